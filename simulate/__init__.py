@@ -1,0 +1,1 @@
+"""Finite-d Monte Carlo simulation of linear-attention ICL (trains Gamma* exactly)."""
