@@ -17,24 +17,15 @@ import numpy as np
 
 
 def _m_and_s(z, kappa):
-    z, kappa = np.broadcast_arrays(np.asarray(z, dtype=np.float64), np.asarray(kappa, dtype=np.float64))
-    m = np.empty(z.shape)
-    s = np.empty(z.shape)
-    inf = np.isinf(kappa)
-    m[inf] = 1.0 / (1.0 + z[inf])
-    s[inf] = 1.0 + z[inf]
-    fin = ~inf
-    zf, kf = z[fin], kappa[fin]
-    a = zf + 1.0 - 1.0 / kf
-    sf = np.sqrt(a * a + 4.0 * zf / kf)
-    pos = a >= 0
-    mf = np.empty(zf.shape)
-    mf[pos] = 2.0 / (a[pos] + sf[pos])
-    neg = ~pos
-    mf[neg] = kf[neg] * (sf[neg] - a[neg]) / (2.0 * zf[neg])
-    m[fin] = mf
-    s[fin] = sf
-    return m, s, kappa
+    """Return ``m(z)``, ``s = sqrt(a^2 + 4z/kappa)`` and ``1/kappa`` (0 for kappa = inf)."""
+    z = np.asarray(z, dtype=np.float64)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        inv_k = 1.0 / np.asarray(kappa, dtype=np.float64)
+        a = z + 1.0 - inv_k
+        s = np.sqrt(a * a + 4.0 * z * inv_k)
+        # kappa = inf has a = 1 + z > 0, so its 0/0 in the unused branch is discarded.
+        m = np.where(a >= 0, 2.0 / (a + s), (s - a) / (2.0 * z * inv_k))
+    return m, s, inv_k
 
 
 def mp_stieltjes(z, kappa):
@@ -45,8 +36,6 @@ def mp_stieltjes(z, kappa):
 
 def mp_stieltjes_deriv(z, kappa):
     """``m'(z) = -lim (1/d) tr (R + z)^{-2}`` (so ``F2 = -m'``), by implicit differentiation."""
-    m, s, kappa = _m_and_s(z, kappa)
-    with np.errstate(invalid="ignore"):
-        inv_k = np.where(np.isinf(kappa), 0.0, 1.0 / kappa)
+    m, s, inv_k = _m_and_s(z, kappa)
     dm = -(m * m * inv_k + m) / s
     return dm[()] if dm.ndim == 0 else dm

@@ -87,9 +87,7 @@ class TheoryResult:
 
 def _h_and_slope(nu, q, kappa, tau):
     """``h(nu) = nu - (nu/tau)(1 - nu m)`` and ``h'(nu) = 1 - T4/tau`` at ``b = q + nu``."""
-    m, s, _ = _m_and_s(q + nu, kappa)
-    with np.errstate(invalid="ignore"):
-        inv_k = np.where(np.isinf(kappa), 0.0, 1.0 / kappa)
+    m, s, inv_k = _m_and_s(q + nu, kappa)
     F2 = (m * m * inv_k + m) / s
     T4 = 1.0 - 2.0 * nu * m + nu * nu * F2
     return nu - (nu / tau) * (1.0 - nu * m), 1.0 - T4 / tau
@@ -98,8 +96,7 @@ def _h_and_slope(nu, q, kappa, tau):
 def _ridgeless_nu_below_one(tau, q, kappa):
     """Positive root of ``tau nu^2 - B nu - C = 0`` (ridgeless, ``tau < 1``), cancellation-free."""
     t = 1.0 - tau
-    with np.errstate(invalid="ignore"):
-        inv_k = np.where(np.isinf(kappa), 0.0, 1.0 / kappa)
+    inv_k = 1.0 / kappa
     B = t * (q + 1.0) - t * tau * inv_k
     C = q * t * t * inv_k
     S = np.sqrt(B * B + 4.0 * tau * C)
@@ -117,31 +114,32 @@ def _effective_ridge(tau, q, kappa, lam, rtol, maxiter):
     newton = finite_tau & (lam > 0)
     iterations = 0
     if np.any(newton):
-        t, qq, kk, ll = tau[newton], q[newton], kappa[newton], lam[newton]
+        idx = np.flatnonzero(newton)
+        t, qq, kk, ll = tau[idx], q[idx], kappa[idx], lam[idx]
         hi = ll + (1.0 + qq) / t
         over = t > 1
         hi[over] = np.minimum(hi[over], ll[over] / (1.0 - 1.0 / t[over]))
         lo = np.zeros_like(hi)
         x = hi.copy()
-        active = np.ones(x.shape, dtype=bool)
-        while np.any(active) and iterations < maxiter:
+        # Working arrays hold only the still-active points (compacted every step).
+        while idx.size and iterations < maxiter:
             iterations += 1
-            xa = x[active]
-            h, slope = _h_and_slope(xa, qq[active], kk[active], t[active])
-            f = h - ll[active]
-            lo_a, hi_a = lo[active], hi[active]
-            lo_a = np.where(f < 0, xa, lo_a)
-            hi_a = np.where(f > 0, xa, hi_a)
+            h, slope = _h_and_slope(x, qq, kk, t)
+            f = h - ll
+            lo = np.where(f < 0, x, lo)
+            hi = np.where(f > 0, x, hi)
             with np.errstate(divide="ignore", invalid="ignore"):
-                step = f / slope
-            x_new = xa - step
-            bad = ~np.isfinite(x_new) | (x_new <= lo_a) | (x_new >= hi_a) & (f != 0)
-            x_new = np.where(bad, 0.5 * (lo_a + hi_a), x_new)
-            done = (np.abs(x_new - xa) <= rtol * np.abs(x_new)) | (f == 0)
-            lo[active], hi[active], x[active] = lo_a, hi_a, x_new
-            idx = np.flatnonzero(active)
-            active[idx[done]] = False
-        nu[newton] = x
+                x_new = x - f / slope
+            bad = ~np.isfinite(x_new) | (x_new < lo) | (x_new > hi)
+            x_new = np.where(bad, 0.5 * (lo + hi), x_new)
+            # From the right a convex h gives f > 0 at every iterate; f <= 0 means the root is
+            # reached to rounding.
+            done = (np.abs(x_new - x) <= rtol * np.abs(x_new)) | (f <= 0)
+            nu[idx[done]] = np.where(f[done] <= 0, x[done], x_new[done])
+            keep = ~done
+            idx, x, lo, hi = idx[keep], x_new[keep], lo[keep], hi[keep]
+            t, qq, kk, ll = t[keep], qq[keep], kk[keep], ll[keep]
+        nu[idx] = x  # not converged within maxiter: flagged by the residual check below
     h, _ = _h_and_slope(nu, q, kappa, np.where(finite_tau, tau, 1.0))
     with np.errstate(invalid="ignore"):
         h = np.where(finite_tau, h, nu)
@@ -153,7 +151,7 @@ def _effective_ridge(tau, q, kappa, lam, rtol, maxiter):
     return nu, converged, residual, iterations
 
 
-def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 1e-15, maxiter: int = 100) -> TheoryResult:
+def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 4 * np.finfo(float).eps, maxiter: int = 100) -> TheoryResult:
     """Solve the deterministic-equivalent equations and return every intermediate.
 
     Parameters broadcast against each other: ``0 < tau <= inf`` (``n/d^2``; inf is the
@@ -168,9 +166,7 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 1e-15, maxiter: int 
     nu, converged, residual, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter)
     b = q + nu
     m_q, _, _ = _m_and_s(q, kappa)
-    m_b, s_b, _ = _m_and_s(b, kappa)
-    with np.errstate(invalid="ignore"):
-        inv_k = np.where(np.isinf(kappa), 0.0, 1.0 / kappa)
+    m_b, s_b, inv_k = _m_and_s(b, kappa)
     F2_b = (m_b * m_b * inv_k + m_b) / s_b
     sigma2 = rho + q - q * q * m_q
     T1 = 1.0 - b * m_b
@@ -181,17 +177,15 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 1e-15, maxiter: int 
 
     finite_tau = np.isfinite(tau)
     peak = (lam == 0) & (tau == 1)
-    regular = finite_tau & ~peak
-    e_idg = np.empty(tau.shape)
-    e_idg[regular] = tau[regular] * (sigma2 + B5)[regular] / (tau - T4)[regular]
-    e_idg[~finite_tau] = (sigma2 + B5)[~finite_tau]
-    e_idg[peak] = np.inf
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.where(finite_tau & ~peak, e_idg / np.where(finite_tau, tau, 1.0), 0.0)
-    e_icl = 1.0 + rho - 2.0 * T1 + (1.0 + q) * T2 + (1.0 + q) * T3 * ratio
-    e_icl[peak] = np.inf
-    e_icl[~converged] = np.nan
-    e_idg[~converged] = np.nan
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # tau = inf: e_IDG = sigma2 + B5 and the e_IDG/tau term vanishes; ridgeless tau = 1: +inf.
+        e_idg = np.where(finite_tau, tau * (sigma2 + B5) / (tau - T4), sigma2 + B5)
+        e_idg = np.where(peak, np.inf, e_idg)
+        ratio = np.where(finite_tau, e_idg / tau, 0.0)
+        e_icl = 1.0 + rho - 2.0 * T1 + (1.0 + q) * T2 + (1.0 + q) * T3 * ratio
+    e_icl = np.where(peak, np.inf, e_icl)
+    e_icl = np.where(converged, e_icl, np.nan)
+    e_idg = np.where(converged, e_idg, np.nan)
 
     def out(a):
         return a.reshape(shape)
