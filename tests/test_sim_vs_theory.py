@@ -18,10 +18,6 @@ import pytest
 import asymptotics
 import simulate
 
-if not (hasattr(asymptotics, "e_icl") and hasattr(asymptotics, "e_idg")):
-    pytest.skip("asymptotics.e_icl / e_idg not available yet (branch core not merged)",
-                allow_module_level=True)
-
 INF = math.inf
 # (tau, alpha, kappa, rho, lam): (C_icl, C_idg)
 POINTS = {
