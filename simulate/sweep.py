@@ -233,8 +233,9 @@ class SweepResult:
     """Tidy results of :func:`sweep`.
 
     ``records``: one dict per (point, replicate) run (or read from the cache) by this call, in task
-    order (point-major, replicate-minor), with the columns of :meth:`columns`; ``icl``/``idg`` are
-    None and ``error`` holds ``"ExceptionType: message"`` for a failed task. ``points``: the grid
+    order (point-major, replicate-minor), all with the columns of :meth:`columns` (a value the
+    runner did not return is None); ``icl``/``idg`` are None and ``error`` holds
+    ``"ExceptionType: message"`` for a failed task. ``points``: the grid
     points in order. ``metadata``: package version, seed entropy, n_seeds, runner, options, shard,
     cache counts, numpy and Python versions.
     """
@@ -435,6 +436,10 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
         if result is not None:
             rec.update({k: v for k, v in result.items() if k not in rec})
         records.append(rec)
+    extra = sorted({k for rec in records for k in rec} - set(PARAMS) - set(COLUMNS))
+    for rec in records:
+        for k in extra:
+            rec.setdefault(k, None)
 
     metadata = {"package": "icl-asymptotics", "version": _version(), "seed": seed,
                 "n_seeds": n_seeds, "runner": name, "options": options_json,
