@@ -99,6 +99,27 @@ def test_ridge_estimator_is_the_posterior_mean():
         assert rhs.mean() > 10 * diff.std(ddof=1) / math.sqrt(diff.size)  # and the test has power
 
 
+@pytest.mark.parametrize("l", [3, 6, 9])
+def test_estimators_match_explicit_bayes_rules(l):
+    # the error curves are flat to first order around the Bayes rule (a 10% wrong penalty or
+    # temperature moves them by ~1e-3), so pin the estimators themselves on random contexts
+    rng = np.random.default_rng(20)
+    d, rho, k = 6, 0.7, 5
+    tasks = rng.standard_normal((k, d))
+    x, y = _contexts(rng, rng.standard_normal((4, d)), l, rho)
+    got_ridge = _ridge_estimate(x, y, rho)
+    got_zero = _ridge_estimate(x, y, 0.0)
+    got_dmmse = _dmmse_estimate(x, y, tasks, rho)
+    for i in range(4):
+        want = np.linalg.solve(x[i].T @ x[i] + rho * np.eye(d), x[i].T @ y[i])  # primal formula
+        np.testing.assert_allclose(got_ridge[i], want, rtol=1e-10, atol=1e-12)  # two solves; rounding
+        np.testing.assert_allclose(got_zero[i], np.linalg.pinv(x[i]) @ y[i],
+                                   rtol=1e-8, atol=1e-10)  # vs SVD pinv; cond(X)^2 ~ 1e3 rounding
+        loglik = [stats.norm.logpdf(y[i], x[i] @ t, math.sqrt(rho)).sum() for t in tasks]
+        np.testing.assert_allclose(got_dmmse[i], special.softmax(loglik) @ tasks,
+                                   rtol=1e-12, atol=1e-13)  # same posterior; rounding only
+
+
 def test_dmmse_single_task_exact():
     # k = 1: w_hat = w_1 always, so e_ICL = rho + E|w - w_1|^2 / d = rho + 1 + |w_1|^2 / d, e_IDG = rho
     d, rho = 6, 0.3
@@ -122,6 +143,7 @@ def test_dmmse_two_tasks_idg_matches_quadrature():
         big_l = (s + 2 * np.sqrt(rho * s) * zs) / (2 * rho)
         return np.dot(zw, special.expit(-big_l) ** 2) / math.sqrt(2 * math.pi) * stats.chi2.pdf(s, l)
 
+    # a check of the sampled law of contexts and of the whole MC path (the rule itself is pinned above)
     expected = rho + integrate.quad(inner, 0, np.inf, epsabs=1e-12)[0]
     res = dmmse_mc(d, alpha, None, rho, 40000, rng=11, tasks=tasks)
     assert res.idg.mean - rho > 0.05  # a regime where the posterior is genuinely uncertain
