@@ -67,6 +67,16 @@ def _check_options(options: dict) -> dict:
     return opts
 
 
+def _prepare(d, tau, alpha, kappa, rho, lam, seed, options):
+    """All validation of one point, before any work: sizes, scalars, seed, options, solver."""
+    d = check_d(d)
+    l, k, n = sizes(d, tau, alpha, kappa)
+    rho, lam = _scalar("rho", rho), _scalar("lam", lam)
+    seed = _check_int("seed", seed, 0)
+    opts = _check_options(options)
+    return d, l, k, n, rho, lam, seed, opts, resolve_solver(opts["solver"], n, d, lam)
+
+
 def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: int, **options) -> dict:
     """One replicate of one parameter point at dimension ``d``.
 
@@ -85,15 +95,8 @@ def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: i
     ``seconds_errors``, ``solver_method``, ``solver_iterations``, ``solver_residual``.
     """
     t0 = time.perf_counter()
-    d = check_d(d)
-    l, k, n = sizes(d, tau, alpha, kappa)
-    rho, lam = _scalar("rho", rho), _scalar("lam", lam)
-    seed = _check_int("seed", seed, 0)
-    replicate = _check_int("replicate", replicate, 0)
-    opts = _check_options(options)
-    solver = resolve_solver(opts["solver"], n, d, lam)
-
-    rng = replicate_rng(seed, replicate)
+    d, l, k, n, rho, lam, seed, opts, solver = _prepare(d, tau, alpha, kappa, rho, lam, seed, options)
+    rng = replicate_rng(seed, _check_int("replicate", replicate, 0))
     tasks, per_context = pretraining_tasks(d, k, n, rng, normalize=opts["normalize_tasks"])
     ctx = sample_contexts(per_context, l, rho, rng)
     t1 = time.perf_counter()
@@ -172,10 +175,7 @@ def run(d, tau, alpha, kappa, rho, lam=0.0, n_seeds: int = 1, seed: int = 0, *,
     n_seeds = _check_int("n_seeds", n_seeds, 1)
     options = {"normalize_tasks": normalize_tasks, "solver": solver, "dtype": dtype,
                "cg_rtol": cg_rtol, "cg_maxiter": cg_maxiter}
-    d = check_d(d)
-    l, k, n = sizes(d, tau, alpha, kappa)
-    _scalar("rho", rho), _scalar("lam", lam), _check_int("seed", seed, 0)
-    _check_options(options)
+    d, l, k, n, *_ = _prepare(d, tau, alpha, kappa, rho, lam, seed, options)
     records = [run_replicate(d, tau, alpha, kappa, rho, lam, seed=seed, replicate=r, **options)
                for r in range(n_seeds)]
     timings = {key: float(sum(rec["seconds_" + key] for rec in records))

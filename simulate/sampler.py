@@ -80,7 +80,7 @@ def sample_contexts(W: np.ndarray, l: int, rho: float, rng: np.random.Generator)
     ce = np.sqrt(rho / d) * np.sqrt(a) * b
     yy = r * r * cc + 2.0 * r * ce + rho * (b * b + c)
     along = (r * cc + ce) / r  # coefficient of w in X^T y
-    h = rng.standard_normal((n, d + 1))
+    h = rng.standard_normal((n, d + 1))  # one allocation; the last column is overwritten by s
     z = h[:, :d]
     z -= W * (np.einsum("ij,ij->i", z, W) / (r * r))[:, None]
     z *= np.sqrt(yy / d)[:, None]
