@@ -119,12 +119,11 @@ def _points(grid, d) -> list[dict]:
 
 
 def _validate_run_replicate(d, tau=None, alpha=None, kappa=None, rho=None, lam=0.0, **options):
-    from simulate.core import _check_options
+    from simulate.core import _prepare  # the simulator's own one-place check of a point
     missing = [n for n, v in (("tau", tau), ("alpha", alpha), ("kappa", kappa), ("rho", rho)) if v is None]
     if missing:
         raise ValueError(f"the simulator needs parameter(s) {missing} at every grid point")
-    sizes(d, tau, alpha, kappa)
-    _check_options(options)
+    _prepare(d, tau, alpha, kappa, rho, lam, 0, options)
 
 
 def _runner_name(runner) -> str:
@@ -341,7 +340,7 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
         assembles the whole sweep without computing anything.
 
     Every point is validated before any task runs (``ValueError`` naming the parameter); the
-    default runner's checks are :func:`simulate._sizes.sizes` and its option check.
+    default runner's check is the simulator's own (sizes, ranges, options, solver).
     """
     n_seeds = _check_int("n_seeds", n_seeds, 1)
     seed = _check_int("seed", seed, 0)
