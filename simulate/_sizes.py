@@ -1,0 +1,58 @@
+"""Finite-d sizes: the one place that turns (d, tau, alpha, kappa) into token, task and context counts."""
+from __future__ import annotations
+
+import math
+import numbers
+
+import numpy as np
+
+from asymptotics._validate import check
+
+
+def _round_half_up(x: float) -> int:
+    return int(math.floor(x + 0.5))
+
+
+def _scalar(name: str, value) -> float:
+    arr = check(name, value)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar for a simulation; got an array of shape {arr.shape}")
+    return float(arr)
+
+
+def check_d(d) -> int:
+    """Return ``d`` as an int after checking it is an integer >= 2 (integral floats accepted)."""
+    if isinstance(d, bool) or not isinstance(d, numbers.Real):
+        raise ValueError(f"d must be an integer >= 2; got {d!r}")
+    if not math.isfinite(d) or d != int(d) or d < 2:
+        raise ValueError(f"d must be an integer >= 2; got {d!r}")
+    return int(d)
+
+
+def sizes(d, tau, alpha, kappa) -> tuple[int, int | None, int]:
+    """Token, task and context counts ``(l, k, n)`` of a finite-d simulation.
+
+    ``l = round(alpha d)`` context length, ``k = round(kappa d)`` training tasks (``None`` for
+    ``kappa = inf``: a fresh task per context), ``n = round(tau d^2)`` pretraining contexts
+    (THEORY.md section 3 scaling). Rounding is half-up. Raises ``ValueError`` for ``d`` not an
+    integer >= 2, parameters outside their ranges (same messages as the theory), ``tau = inf``
+    (infinitely many contexts) and sizes that round to zero.
+    """
+    d = check_d(d)
+    tau, alpha, kappa = _scalar("tau", tau), _scalar("alpha", alpha), _scalar("kappa", kappa)
+    if math.isinf(tau):
+        raise ValueError("tau = inf (infinitely many pretraining contexts) is not simulable; "
+                         "use the asymptotic theory, or a finite tau")
+    l = _round_half_up(alpha * d)
+    if l < 1:
+        raise ValueError(f"alpha*d = {alpha * d:g} rounds to l = 0 tokens; need alpha >= {0.5 / d:g} at d = {d}")
+    n = _round_half_up(tau * d * d)
+    if n < 1:
+        raise ValueError(f"tau*d^2 = {tau * d * d:g} rounds to n = 0 contexts; "
+                         f"need tau >= {0.5 / d ** 2:g} at d = {d}")
+    if math.isinf(kappa):
+        return l, None, n
+    k = _round_half_up(kappa * d)
+    if k < 1:
+        raise ValueError(f"kappa*d = {kappa * d:g} rounds to k = 0 tasks; need kappa >= {0.5 / d:g} at d = {d}")
+    return l, k, n

@@ -1,0 +1,102 @@
+"""Test errors of a trained ``Gamma = [G | g]`` at finite d and l: exact, and brute-force Monte Carlo.
+
+Exact formula (THEORY.md section 3; derived here). With ``v = |w|^2/d + rho`` the context moments
+given ``w`` are ``E h = w``, ``E h h^T = (1+1/l) w w^T + (d v/l) I``, ``E s = v``,
+``E s h = (1+2/l) v w``, ``E s^2 = (1+2/l) v^2`` (``h`` here the first d entries, ``s`` the last;
+they follow from ``E[(x.w)^k x]`` for Gaussian ``x``). The query ``x_q ~ N(0, I/d)`` is independent
+of the context, so ``E (y_q - x_q^T (G h + g s))^2 = rho + (1/d) E |w - G h - g s|^2`` and
+
+    e(w) = rho + (1/d) [ |w|^2 - 2 w^T G w - 2 v w^T g + (1+1/l) |G w|^2 + (d v/l) ||G||_F^2
+                         + 2 (1+2/l) v g^T G w + (1+2/l) v^2 |g|^2 ].
+
+ICL: average over ``w ~ N(0, I_d)``. Odd terms vanish, ``E w^T G w = tr G``,
+``E |G w|^2 = ||G||_F^2``, ``E v = 1 + rho``, ``E v^2 = (1+rho)^2 + 2/d`` (``|w|^2 ~ chi2_d``):
+
+    e_ICL = rho + 1 - (2/d) tr G + (1/d) (1 + 1/l + d (1+rho)/l) ||G||_F^2
+                + (1/d) (1+2/l) ((1+rho)^2 + 2/d) |g|^2.
+
+With ``normalize_tasks`` (``w`` uniform on the sphere of radius sqrt(d)) ``E w w^T = I`` still and
+``v = 1 + rho`` exactly, so the ``2/d`` term drops. IDG: ``e(w)`` averaged exactly over the given
+training tasks (O(k d^2)). Valid for any d >= 1, l >= 1, rho >= 0; no asymptotics.
+"""
+from __future__ import annotations
+
+import numpy as np
+
+from asymptotics._validate import check
+from simulate.sampler import sample_contexts_tokens, sample_tasks
+
+
+def _check_inputs(Gamma, tasks, l, rho):
+    Gamma = np.asarray(Gamma, dtype=np.float64)
+    if Gamma.ndim != 2 or Gamma.shape[1] != Gamma.shape[0] + 1:
+        raise ValueError(f"Gamma must have shape (d, d+1); got {Gamma.shape}")
+    d = Gamma.shape[0]
+    tasks = np.asarray(tasks, dtype=np.float64)
+    if tasks.ndim != 2 or tasks.shape[1] != d or tasks.shape[0] < 1:
+        raise ValueError(f"tasks must have shape (k, d) with k >= 1 and d = {d}; got {tasks.shape}")
+    if isinstance(l, bool) or int(l) != l or l < 1:
+        raise ValueError(f"l must be an integer >= 1; got {l!r}")
+    rho = float(check("rho", rho))
+    return Gamma, tasks, int(l), rho
+
+
+def error_given_tasks(Gamma, W, l: int, rho: float) -> np.ndarray:
+    """``e(w)`` for each row ``w`` of ``W`` (exact average over contexts and queries; module docstring)."""
+    d = Gamma.shape[0]
+    G, g = Gamma[:, :d], Gamma[:, d]
+    GW = W @ G.T
+    ww = np.einsum("ij,ij->i", W, W)
+    v = ww / d + rho
+    terms = (ww - 2.0 * np.einsum("ij,ij->i", W, GW) - 2.0 * v * (W @ g)
+             + (1.0 + 1.0 / l) * np.einsum("ij,ij->i", GW, GW) + (d / l) * v * np.sum(G * G)
+             + 2.0 * (1.0 + 2.0 / l) * v * (GW @ g) + (1.0 + 2.0 / l) * v * v * (g @ g))
+    return rho + terms / d
+
+
+def test_errors(Gamma, tasks, l: int, rho: float, normalize_tasks: bool = False) -> tuple[float, float]:
+    """Exact ``(e_ICL, e_IDG)`` of ``Gamma`` (d x (d+1)) at context length ``l`` and noise ``rho``.
+
+    ``e_ICL`` averages over fresh tasks ``w ~ N(0, I_d)`` (uniform on the sphere ``|w| = sqrt(d)``
+    when ``normalize_tasks``) in closed form; ``e_IDG`` averages exactly over the rows of ``tasks``
+    (the k training tasks). Formulas and derivation: module docstring.
+    """
+    Gamma, tasks, l, rho = _check_inputs(Gamma, tasks, l, rho)
+    d = Gamma.shape[0]
+    G, g = Gamma[:, :d], Gamma[:, d]
+    ev2 = (1.0 + rho) ** 2 + (0.0 if normalize_tasks else 2.0 / d)
+    e_icl = (rho + 1.0 - 2.0 * np.trace(G) / d
+             + (1.0 + 1.0 / l + d * (1.0 + rho) / l) * np.sum(G * G) / d
+             + (1.0 + 2.0 / l) * ev2 * (g @ g) / d)
+    e_idg = float(np.mean(error_given_tasks(Gamma, tasks, l, rho)))
+    return float(e_icl), e_idg
+
+
+test_errors.__test__ = False  # not a pytest test despite the name
+
+
+def monte_carlo_errors(Gamma, tasks, l: int, rho: float, n_test: int, rng: np.random.Generator, *,
+                       normalize_tasks: bool = False, chunk: int = 4096) -> dict[str, float]:
+    """Brute-force Monte Carlo test errors: ``n_test`` test contexts each for ICL and IDG, every
+    token drawn explicitly (:func:`simulate.sampler.sample_contexts_tokens`), squared error of
+    ``x_q^T Gamma h`` against ``y_q`` averaged. Returns ``icl``, ``icl_sem``, ``idg``, ``idg_sem``
+    (standard errors with ddof = 1). A reference for :func:`test_errors`, not a replacement."""
+    Gamma, tasks, l, rho = _check_inputs(Gamma, tasks, l, rho)
+    if isinstance(n_test, bool) or int(n_test) != n_test or n_test < 2:
+        raise ValueError(f"n_test must be an integer >= 2; got {n_test!r}")
+    d = Gamma.shape[0]
+    out = {}
+    for name in ("icl", "idg"):
+        sq = np.empty(int(n_test))
+        for s in range(0, int(n_test), chunk):
+            m = min(chunk, int(n_test) - s)
+            if name == "icl":
+                W = sample_tasks(m, d, rng, normalize=normalize_tasks)
+            else:
+                W = tasks[rng.integers(0, len(tasks), size=m)]
+            c = sample_contexts_tokens(W, l, rho, rng, chunk=chunk)
+            pred = np.einsum("ij,ij->i", c.x_query @ Gamma, c.h)
+            sq[s:s + m] = (c.y_query - pred) ** 2
+        out[name] = float(sq.mean())
+        out[name + "_sem"] = float(sq.std(ddof=1) / np.sqrt(len(sq)))
+    return out

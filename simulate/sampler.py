@@ -1,0 +1,108 @@
+"""Samplers of pretraining data: task vectors and contexts reduced to (h, x_query, y_query).
+
+Model (THEORY.md sections 1-2): tokens ``x_i ~ N(0, I_d/d)``, labels ``y_i = <x_i, w> + eps_i`` with
+``eps_i ~ N(0, rho)``, ``i = 1..l``; a query ``(x_q, y_q)`` drawn the same way. Linear attention sees
+the context only through ``h = [(d/l) sum_i y_i x_i ; (1/l) sum_i y_i^2]`` in R^{d+1} (the last entry
+is ``s``), and predicts ``y_q`` by ``x_q^T Gamma h``.
+
+Two samplers with the same law:
+
+* :func:`sample_contexts` draws ``h`` in O(d) per context without forming the tokens (THEORY.md
+  section 7; exact in distribution, derivation in its docstring);
+* :func:`sample_contexts_tokens` forms the l x d token matrix of every context (reference).
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import numpy as np
+
+
+class Contexts(NamedTuple):
+    """``n`` contexts: ``h`` (n, d+1) with ``s = h[:, -1]``, ``x_query`` (n, d), ``y_query`` (n,)."""
+
+    h: np.ndarray
+    x_query: np.ndarray
+    y_query: np.ndarray
+
+
+def sample_tasks(k: int, d: int, rng: np.random.Generator, *, normalize: bool = False) -> np.ndarray:
+    """``k`` task vectors (rows) ``w ~ N(0, I_d)``; with ``normalize`` rescaled to ``|w| = sqrt(d)``,
+    i.e. uniform on that sphere (the authors' scripts)."""
+    w = rng.standard_normal((k, d))
+    if normalize:
+        w *= np.sqrt(d) / np.linalg.norm(w, axis=1, keepdims=True)
+    return w
+
+
+def pretraining_tasks(d: int, k: int | None, n: int, rng: np.random.Generator, *,
+                      normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """Training tasks and the task of each of the ``n`` contexts.
+
+    Returns ``(tasks, per_context)``: ``k`` tasks and, for each context, a task drawn uniformly from
+    them (THEORY.md section 3). ``k = None`` (``kappa = inf``) gives every context its own fresh
+    task, so ``tasks`` and ``per_context`` are the same ``n`` x ``d`` array.
+    """
+    if k is None:
+        tasks = sample_tasks(n, d, rng, normalize=normalize)
+        return tasks, tasks
+    tasks = sample_tasks(k, d, rng, normalize=normalize)
+    return tasks, tasks[rng.integers(0, k, size=n)]
+
+
+def _query(W: np.ndarray, rho: float, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    n, d = W.shape
+    x_q = rng.standard_normal((n, d)) / np.sqrt(d)
+    y_q = np.einsum("ij,ij->i", x_q, W) + np.sqrt(rho) * rng.standard_normal(n)
+    return x_q, y_q
+
+
+def sample_contexts(W: np.ndarray, l: int, rho: float, rng: np.random.Generator) -> Contexts:
+    """Contexts for the task vectors ``W`` (n, d) (one row per context), O(d) work per context.
+
+    Exact in distribution (THEORY.md section 7; derived here). With ``u = w/|w|`` and the token
+    matrix ``X`` (l x d), ``c = X u`` and ``eps`` are independent with i.i.d. ``N(0, 1/d)`` and
+    ``N(0, rho)`` entries, and ``y = |w| c + eps``. The Gram matrix of ``[c, eps]`` is
+    ``Wishart_2(l, diag(1/d, rho))``; by Bartlett's decomposition ``|c|^2 = A/d``,
+    ``c.eps = sqrt(rho/d) sqrt(A) B``, ``|eps|^2 = rho (B^2 + C)`` with ``A ~ chi2(l)``,
+    ``B ~ N(0, 1)``, ``C ~ chi2(l-1)`` independent. The part of ``X`` orthogonal to ``u`` is
+    independent of ``(c, eps)``, so ``P_perp X^T y ~ N(0, (|y|^2/d) P_perp)`` given ``y``, while
+    ``u^T X^T y = |w| |c|^2 + c.eps``. Then ``h_{1:d} = (d/l) X^T y`` and ``s = |y|^2/l``.
+    Rows of ``W`` must be non-zero (true almost surely for the task laws used here).
+    """
+    W = np.asarray(W, dtype=np.float64)
+    n, d = W.shape
+    r = np.linalg.norm(W, axis=1)
+    a = rng.chisquare(l, n)
+    b = rng.standard_normal(n)
+    c = rng.gamma(0.5 * (l - 1), 2.0, n)  # chi2(l-1); shape 0 (l = 1) gives exactly 0
+    cc = a / d
+    ce = np.sqrt(rho / d) * np.sqrt(a) * b
+    yy = r * r * cc + 2.0 * r * ce + rho * (b * b + c)
+    along = (r * cc + ce) / r  # coefficient of w in X^T y
+    h = rng.standard_normal((n, d + 1))
+    z = h[:, :d]
+    z -= W * (np.einsum("ij,ij->i", z, W) / (r * r))[:, None]
+    z *= np.sqrt(yy / d)[:, None]
+    z += along[:, None] * W
+    z *= d / l
+    h[:, d] = yy / l
+    x_q, y_q = _query(W, rho, rng)
+    return Contexts(h, x_q, y_q)
+
+
+def sample_contexts_tokens(W: np.ndarray, l: int, rho: float, rng: np.random.Generator, *,
+                           chunk: int = 4096) -> Contexts:
+    """Contexts for the task vectors ``W`` (n, d), forming every token explicitly (reference sampler;
+    O(l d) work and memory per context, processed ``chunk`` contexts at a time)."""
+    W = np.asarray(W, dtype=np.float64)
+    n, d = W.shape
+    h = np.empty((n, d + 1))
+    for start in range(0, n, chunk):
+        Wc = W[start:start + chunk]
+        X = rng.standard_normal((len(Wc), l, d)) / np.sqrt(d)
+        y = np.einsum("cid,cd->ci", X, Wc) + np.sqrt(rho) * rng.standard_normal((len(Wc), l))
+        h[start:start + chunk, :d] = (d / l) * np.einsum("cid,ci->cd", X, y)
+        h[start:start + chunk, d] = np.einsum("ci,ci->c", y, y) / l
+    x_q, y_q = _query(W, rho, rng)
+    return Contexts(h, x_q, y_q)
