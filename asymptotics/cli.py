@@ -281,14 +281,6 @@ def theory_columns(grid: dict[str, np.ndarray], details: bool = False) -> dict[s
     return out
 
 
-def _sweep_summary(grid, *, d, seeds, seed, cache, jobs, progress) -> dict[str, np.ndarray]:
-    """Run the finite-d simulation sweep and return its per-point summary as columns."""
-    from asymptotics.figures import simulate_summary
-
-    return simulate_summary(grid, d=d, n_seeds=seeds, seed=seed, cache_dir=cache, n_jobs=jobs,
-                            progress=progress)
-
-
 # ----------------------------------------------------------------------------- subcommands
 def cmd_theory(args) -> int:
     cols = theory_columns(_grid(_specs(args)), details=args.details)
@@ -297,10 +289,12 @@ def cmd_theory(args) -> int:
 
 
 def cmd_simulate(args) -> int:
+    from asymptotics.figures import simulate_summary
+
     specs = _specs(args)
-    grid = _grid(specs)
-    summary = _sweep_summary(grid, d=args.d, seeds=args.seeds, seed=args.seed, cache=args.cache,
-                             jobs=args.jobs, progress=not args.no_progress)
+    summary = simulate_summary({p: specs[p].values for p in PARAMS}, d=args.d,
+                               n_seeds=args.seeds, seed=args.seed, cache_dir=args.cache,
+                               n_jobs=args.jobs, progress=not args.no_progress)
     _emit(format_table(summary, args.format), args.output)
     return 0
 

@@ -51,7 +51,7 @@ def _plt():
     return plot, plt
 
 
-def _new_figure(size=(6.0, 4.3)):
+def _new_figure(size=(7.6, 4.0)):
     plot, plt = _plt()
     with plt.rc_context(plot.STYLE):
         return plt.figure(figsize=size, layout="constrained")
@@ -160,7 +160,7 @@ def phase_figure(x_name, x, y_name, y, *, quantity="relgap", threshold=0.5, logx
     """Phase-diagram figure (``icl-asymptotics phase``)."""
     plot, plt = _plt()
     with plt.rc_context(plot.STYLE):
-        fig = _new_figure((6.0, 4.6))
+        fig = _new_figure((6.4, 4.6))
         ax = fig.add_subplot()
         if title:
             ax.set_title(title)
@@ -221,7 +221,7 @@ def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cach
     if "sim" in kw:
         record.update(d=int(d), n_seeds=int(n_seeds), seed=int(seed))
     with plt.rc_context(plot.STYLE):
-        fig = _new_figure((6.0, 4.6) if name == "d" else (6.0, 4.3))
+        fig = _new_figure((6.4, 4.6) if name == "d" else (7.6, 4.0))
         fn(*args, ax=fig.add_subplot(), **kw)
     return fig, record
 

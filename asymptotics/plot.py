@@ -23,6 +23,7 @@ if (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.legend_handler import HandlerTuple  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
@@ -95,7 +96,7 @@ def theory(x_name: str, x, **params) -> dict[str, np.ndarray]:
 
 def _axes(ax):
     if ax is None:
-        _, ax = plt.subplots(figsize=(5.4, 3.9))
+        _, ax = plt.subplots(figsize=(7.6, 4.0), layout="constrained")
     return ax
 
 
@@ -115,7 +116,7 @@ def sim_label(data) -> str:
     ns = sorted({int(v) for v in _column(data, "n_seeds")})
     dtxt = ", ".join(map(str, ds))
     ntxt = "-".join(map(str, (ns[0], ns[-1]) if len(ns) > 1 else ns))
-    return f"simulation, $d={dtxt}$, {ntxt} seeds (mean $\\pm$ s.e.m.)"
+    return f"simulation: $d={dtxt}$, {ntxt} seeds\n(mean $\\pm$ s.e.m.)"
 
 
 def _set_ylim(ax, values, logy):
@@ -186,21 +187,29 @@ def _sim_points(ax, sim, x_name, s_name, v, errors, color):
                     elinewidth=1, ls="none", zorder=3)
 
 
-def _legends(ax, s_name, s_values, colors, errors, sim, loc_styles="upper right",
-             extra=()):
-    style = [Line2D([], [], color="k", ls=LINESTYLE[e], label=f"{ERROR_LABEL[e]} theory")
-             for e in errors]
-    if sim is not None:
-        style += [Line2D([], [], color="k", marker=MARKER[e], ls="none",
-                         mfc="k" if e == "icl" else "white", label=f"{ERROR_LABEL[e]} "
-                         + sim_label(sim)) for e in errors]
-    style += list(extra)
+def _legends(ax, s_name, s_values, colors, errors, sim, extra=()):
+    """One legend outside the axes, on the right, so it never hides a curve: the series values
+    (colours), then what each line style and marker means; titled with the simulation's d and
+    number of seeds."""
+    style = []
+    for e in errors:
+        line = Line2D([], [], color="k", ls=LINESTYLE[e])
+        if sim is None:
+            style.append((line, f"{ERROR_LABEL[e]} theory"))
+        else:
+            mark = Line2D([], [], color="k", marker=MARKER[e], ls="none",
+                          mfc="k" if e == "icl" else "white")
+            style.append(((line, mark), f"{ERROR_LABEL[e]} theory, simulation"))
+    style += [(h, h.get_label()) for h in extra]
+    series = []
     if s_name is not None:
-        handles = [Line2D([], [], color=c, lw=2, label=_series_label(s_name, v))
-                   for v, c in zip(s_values, colors)]
-        first = ax.legend(handles=handles, loc="upper left")
-        ax.add_artist(first)
-    ax.legend(handles=style, loc=loc_styles)
+        series = [(Line2D([], [], color=c, lw=2), _series_label(s_name, v))
+                  for v, c in zip(s_values, colors)]
+    entries = series + style
+    ax.legend([h for h, _ in entries], [t for _, t in entries], loc="upper left",
+              bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+              title=sim_label(sim) if sim is not None else None,
+              handler_map={tuple: HandlerTuple(ndivide=None, pad=0.4)})
 
 
 def double_descent(tau, lams, *, alpha, kappa, rho, sim=None, ax=None, logy=True):
@@ -211,8 +220,7 @@ def double_descent(tau, lams, *, alpha, kappa, rho, sim=None, ax=None, logy=True
     ax.axvline(1.0, color="0.5", lw=0.8, ls=":", zorder=0)
     peak = Line2D([], [], color="0.5", ls=":", label=r"interpolation peak $\tau=1$")
     colors = _colors(len(np.atleast_1d(lams)), "viridis")
-    _legends(ax, "lam", np.atleast_1d(lams), colors, ("icl", "idg"), sim, extra=[peak],
-             loc_styles="lower left")
+    _legends(ax, "lam", np.atleast_1d(lams), colors, ("icl", "idg"), sim, extra=[peak])
     return ax
 
 
@@ -232,8 +240,7 @@ def alpha_dependence(alpha, kappas, *, tau, rho, lam=0.0, sim=None, ax=None):
             ax.plot(alpha[i], e[i], marker="v", ms=8, color=c, mec="k", zorder=4)
     mark = Line2D([], [], marker="v", color="0.5", mec="k", ls="none",
                   label=r"minimum of $e_{\mathrm{ICL}}$ over $\alpha$")
-    _legends(ax, "kappa", kappas, colors, ("icl", "idg"), sim, extra=[mark],
-             loc_styles="lower left")
+    _legends(ax, "kappa", kappas, colors, ("icl", "idg"), sim, extra=[mark])
     return ax
 
 
@@ -278,7 +285,7 @@ def kappa_transition(kappa, *, tau, alpha, rho, lam=0.0, sim=None, dmmse=None, a
                                 mfc="tab:red" if e == "icl" else "white", ls="none",
                                 label=f"dMMSE {ERROR_LABEL[e]}, MC $d={d[0]}$, "
                                       f"{nc[0]} contexts"))
-    _legends(ax, None, [], [], ("icl", "idg"), sim, extra=extra, loc_styles="best")
+    _legends(ax, None, [], [], ("icl", "idg"), sim, extra=extra)
     return ax
 
 
