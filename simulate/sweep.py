@@ -1,0 +1,482 @@
+"""Simulation sweeps: a parameter grid -> one task per (point, replicate) -> a tidy table.
+
+``sweep`` expands a grid, validates every point before any work, runs a per-(point, replicate)
+``runner`` (default :func:`simulate.core.run_replicate`) serially, on local processes (joblib) or on a
+Dask cluster, records a failing task instead of aborting, and keeps a resumable on-disk cache of
+one small JSON file per finished task. Replicate ``r`` of every point uses the random stream
+``simulate._seeding.replicate_rng(seed, r)`` inside the runner, so the numbers never depend on grid
+order, worker count, sharding or scheduling.
+
+Runner protocol: ``runner(d, **params, seed=seed, replicate=r, **options) -> dict`` with float ``icl``
+and ``idg`` (other keys optional; ``l, k, n, solver, seconds`` get their own columns, any further
+scalar keys become extra columns). A runner may carry a ``validate(d, **params, **options)``
+attribute raising ``ValueError``; it is called for every point before any task runs.
+
+The engines (joblib, dask, tqdm, pandas) are imported only when asked for.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import os
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from asymptotics._validate import check
+from asymptotics.grid import cartesian
+from simulate._sizes import check_d, sizes
+
+PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
+COLUMNS = ("d", "seed", "replicate", "icl", "idg", "l", "k", "n", "solver", "seconds", "error")
+CACHE_FORMAT = 1
+
+
+def _version() -> str:
+    from asymptotics import __version__
+    return __version__
+
+
+def _check_int(name: str, value, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    return int(value)
+
+
+def _jsonable(value):
+    """Plain JSON value for ``value`` (numpy scalars, dtypes and types become Python / strings)."""
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if value is None or isinstance(value, (bool, str)):
+        return value
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, numbers.Integral):
+        return int(value)
+    if isinstance(value, numbers.Real):
+        return float(value)
+    if isinstance(value, (np.dtype, type)):
+        try:
+            return str(np.dtype(value))
+        except TypeError:
+            pass
+    raise ValueError(f"cannot store {value!r} (type {type(value).__name__}) in a sweep table or cache")
+
+
+def _points(grid, d) -> list[dict]:
+    """List of point dicts (model parameters as floats, ``d`` as int) from a grid and the ``d`` argument."""
+    if isinstance(grid, dict):
+        if d is not None and "d" in grid:
+            raise ValueError("d is given both as a grid axis and as the d argument; give it once")
+        axes = dict(grid) if d is None else {"d": d, **grid}
+        if not axes:
+            raise ValueError("grid is empty")
+        for name in axes:
+            if name not in PARAMS and name != "d":
+                raise ValueError(f"unknown grid parameter {name!r}; allowed: d, {', '.join(PARAMS)}")
+        flat = cartesian(**axes)
+        n_points = len(next(iter(flat.values())))
+        raw = [{name: flat[name][i] for name in axes} for i in range(n_points)]
+    elif isinstance(grid, (list, tuple)):
+        if not grid:
+            raise ValueError("grid is an empty list of points")
+        raw = []
+        for i, point in enumerate(grid):
+            if not isinstance(point, dict):
+                raise ValueError(f"grid point {i} must be a dict of parameters; got {point!r}")
+            if d is not None and "d" in point:
+                raise ValueError(f"grid point {i} has d and the d argument is given too; give it once")
+            raw.append(dict(point) if d is None else {**point, "d": d})
+    else:
+        raise ValueError(f"grid must be a dict of axes or a list of point dicts; got {type(grid).__name__}")
+    points = []
+    for i, point in enumerate(raw):
+        unknown = sorted(set(point) - set(PARAMS) - {"d"})
+        if unknown:
+            raise ValueError(f"grid point {i}: unknown parameter(s) {unknown}; allowed: d, {', '.join(PARAMS)}")
+        if "d" not in point:
+            raise ValueError(f"grid point {i} has no d; give d as an argument or a grid axis")
+        dd = point["d"]
+        if isinstance(dd, np.generic):
+            dd = dd.item()
+        out = {"d": check_d(dd)}
+        for name in PARAMS:
+            if name in point:
+                arr = check(name, point[name])
+                if arr.ndim != 0:
+                    raise ValueError(f"grid point {i}: {name} must be a scalar; got shape {arr.shape}")
+                out[name] = float(arr)
+        points.append(out)
+    return points
+
+
+def _validate_run_replicate(d, tau=None, alpha=None, kappa=None, rho=None, lam=0.0, **options):
+    from simulate.core import _check_options
+    missing = [n for n, v in (("tau", tau), ("alpha", alpha), ("kappa", kappa), ("rho", rho)) if v is None]
+    if missing:
+        raise ValueError(f"the simulator needs parameter(s) {missing} at every grid point")
+    sizes(d, tau, alpha, kappa)
+    _check_options(options)
+
+
+def _runner_name(runner) -> str:
+    module = getattr(runner, "__module__", None) or type(runner).__module__
+    name = getattr(runner, "__qualname__", None) or type(runner).__qualname__
+    return f"{module}.{name}"
+
+
+def _task_key(runner_name: str, params: dict, seed: int, replicate: int, options: dict) -> dict:
+    return {"format": CACHE_FORMAT, "version": _version(), "runner": runner_name,
+            "params": params, "seed": seed, "replicate": replicate, "options": options}
+
+
+def _key_hash(key: dict) -> str:
+    text = json.dumps(key, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _write_atomic(path: Path, payload: dict) -> None:
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f:
+            json.dump(payload, f, sort_keys=True)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _read_cache(path: Path, key: dict):
+    """Cached runner output for ``key`` at ``path``, or None if absent, unreadable or for another key."""
+    try:
+        with open(path) as f:
+            payload = json.load(f)
+    except (OSError, ValueError):
+        return None
+    if not isinstance(payload, dict) or payload.get("key") != key:
+        return None
+    return payload.get("result")
+
+
+def _run_task(runner, params: dict, seed: int, replicate: int, options: dict, cache_path, key):
+    """Execute one task (in whatever process the engine chose); returns ``(result, error)``.
+
+    A successful result is normalised through JSON (so a fresh and a cached result are identical)
+    and written atomically to ``cache_path``; an ``Exception`` becomes an error string and is not
+    cached (a resumed sweep retries it). ``KeyboardInterrupt`` and other non-``Exception``s propagate.
+    """
+    d = params["d"]
+    kwargs = {n: v for n, v in params.items() if n != "d"}
+    try:
+        out = runner(d, **kwargs, seed=seed, replicate=replicate, **options)
+        if not isinstance(out, dict) or "icl" not in out or "idg" not in out:
+            raise TypeError(f"runner must return a dict with 'icl' and 'idg'; got {type(out).__name__}")
+        result = json.loads(json.dumps(_jsonable(out), allow_nan=True))
+    except Exception as exc:  # noqa: BLE001 -- recorded in the table, the sweep goes on
+        return None, f"{type(exc).__name__}: {exc}"
+    if cache_path is not None:
+        _write_atomic(Path(cache_path), {"key": key, "result": result})
+    return result, None
+
+
+class _PlainProgress:
+    """Fallback progress meter on stderr (about ten lines per sweep) when tqdm is not installed."""
+
+    def __init__(self, total: int, initial: int):
+        self.total, self.n, self._next = total, initial, 0
+        self._show()
+
+    def _show(self):
+        if self.n >= self._next or self.n == self.total:
+            print(f"sweep: {self.n}/{self.total} tasks done", file=sys.stderr, flush=True)
+            self._next = self.n + max(1, self.total // 10)
+
+    def update(self, k: int = 1):
+        self.n += k
+        self._show()
+
+    def close(self):
+        pass
+
+
+class _NoProgress:
+    def update(self, k: int = 1):
+        pass
+
+    def close(self):
+        pass
+
+
+def _progress(enabled: bool, total: int, initial: int):
+    if not enabled:
+        return _NoProgress()
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return _PlainProgress(total, initial)
+    return tqdm(total=total, initial=initial, desc="sweep", unit="task")
+
+
+@dataclass
+class SweepResult:
+    """Tidy results of :func:`sweep`.
+
+    ``records``: one dict per (point, replicate) run (or read from the cache) by this call, in task
+    order (point-major, replicate-minor), all with the columns of :meth:`columns` (a value the
+    runner did not return is None); ``icl``/``idg`` are None and ``error`` holds
+    ``"ExceptionType: message"`` for a failed task. ``points``: the grid
+    points in order. ``metadata``: package version, seed entropy, n_seeds, runner, options, shard,
+    cache counts, numpy and Python versions.
+    """
+
+    records: list
+    points: list
+    metadata: dict = field(default_factory=dict)
+
+    def columns(self) -> list[str]:
+        params = [p for p in PARAMS if any(p in r for r in self.records)]
+        extra = sorted({k for r in self.records for k in r} - set(params) - set(COLUMNS))
+        return params + list(COLUMNS) + extra
+
+    def summary(self) -> list[dict]:
+        """One row per point: parameters, ``d``, ``n_ok``, ``n_failed``, and for ``icl`` and ``idg``
+        the mean and standard error (ddof = 1) over the successful replicates of this result.
+
+        ``*_sem`` is NaN when ``n_ok < 2`` and both means are NaN when ``n_ok = 0`` (undefined, not
+        an error: the row says how many replicates it rests on).
+        """
+        groups: dict[str, list] = {}
+        for r in self.records:
+            key = json.dumps({p: r[p] for p in ("d",) + PARAMS if p in r}, sort_keys=True)
+            groups.setdefault(key, []).append(r)
+        rows = []
+        for point in self.points:
+            key = json.dumps(point, sort_keys=True)
+            if key not in groups:
+                continue
+            recs = groups.pop(key)
+            ok = [r for r in recs if r["error"] is None]
+            row = {**{p: point[p] for p in PARAMS if p in point}, "d": point["d"],
+                   "n_ok": len(ok), "n_failed": len(recs) - len(ok)}
+            for name in ("icl", "idg"):
+                vals = np.array([r[name] for r in ok], dtype=np.float64)
+                row[f"{name}_mean"] = float(vals.mean()) if vals.size else math.nan
+                row[f"{name}_sem"] = (float(vals.std(ddof=1) / math.sqrt(vals.size))
+                                      if vals.size >= 2 else math.nan)
+            rows.append(row)
+        return rows
+
+    @property
+    def errors(self) -> list[dict]:
+        """The records of failed tasks."""
+        return [r for r in self.records if r["error"] is not None]
+
+    def to_csv(self, path) -> Path:
+        """Write the records to ``path`` (stdlib ``csv``; None -> empty cell; floats in round-trip
+        ``repr``) and the metadata to the JSON sidecar ``<path>.meta.json``; returns the sidecar path."""
+        import csv
+        path = Path(path)
+        cols = self.columns()
+        with open(path, "w", newline="") as f:
+            writer = csv.DictWriter(f, fieldnames=cols)
+            writer.writeheader()
+            for r in self.records:
+                writer.writerow({c: ("" if r.get(c) is None else r.get(c)) for c in cols})
+        meta_path = path.with_name(path.name + ".meta.json")
+        with open(meta_path, "w") as f:
+            json.dump(self.metadata, f, indent=1, sort_keys=True)
+        return meta_path
+
+    def to_pandas(self, summary: bool = False):
+        """The records (or :meth:`summary` rows) as a pandas DataFrame; metadata in ``.attrs``."""
+        import pandas as pd
+        if summary:
+            df = pd.DataFrame(self.summary())
+        else:
+            df = pd.DataFrame(self.records, columns=self.columns())
+        df.attrs.update(self.metadata)
+        return df
+
+    def __repr__(self) -> str:
+        n_failed = len(self.errors)
+        return (f"SweepResult({len(self.points)} points, {len(self.records)} tasks, {n_failed} failed; "
+                f"seed={self.metadata.get('seed')}, runner={self.metadata.get('runner')})")
+
+
+def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_dir=None,
+          n_jobs: int = 1, scheduler=None, progress: bool = True, options: dict | None = None,
+          shard: tuple[int, int] | None = None) -> SweepResult:
+    """Run ``runner`` for every (grid point, replicate) and collect a tidy :class:`SweepResult`.
+
+    Parameters
+    ----------
+    grid : dict of axis -> scalar or list (Cartesian product via :func:`asymptotics.grid.cartesian`,
+        first axis slowest) or a list of point dicts. Names: ``tau, alpha, kappa, rho, lam`` and ``d``.
+    d : dimension (int or list of ints, a grid axis placed first), unless ``d`` is in the grid.
+    n_seeds, seed : replicates ``0..n_seeds-1`` of every point, streams from entropy ``seed``.
+    runner : per-task function (module docstring); default :func:`simulate.core.run_replicate`.
+    cache_dir : directory for the resumable cache (created if needed). Each finished task is one
+        JSON file named by the SHA-256 of (cache format, package version, runner qualified name,
+        point, seed, replicate, options), written atomically; a rerun reads finished tasks and runs
+        only the missing ones. Failed tasks are not cached. Clear the cache after changing a
+        runner's code without changing its name or the package version.
+    n_jobs : local worker processes (joblib, loky backend) when > 1 (-1: all cores).
+    scheduler : a ``distributed.Client`` or a scheduler address string: run on that Dask cluster
+        (the cache directory must then be visible to the workers). Excludes ``n_jobs > 1``.
+    progress : show a tqdm bar (a plain stderr counter if tqdm is not installed).
+    options : keyword options passed to every runner call (and part of the cache key).
+    shard : ``(K, N)``: run only tasks whose index (point-major, replicate-minor) is ``K mod N``,
+        e.g. one SLURM array job each; with a shared ``cache_dir`` a final unsharded call then
+        assembles the whole sweep without computing anything.
+
+    Every point is validated before any task runs (``ValueError`` naming the parameter); the
+    default runner's checks are :func:`simulate._sizes.sizes` and its option check.
+    """
+    n_seeds = _check_int("n_seeds", n_seeds, 1)
+    seed = _check_int("seed", seed, 0)
+    options = dict(options or {})
+    clash = sorted(set(options) & (set(PARAMS) | {"d", "seed", "replicate"}))
+    if clash:
+        raise ValueError(f"options may not contain {clash}; those are grid parameters or set by the sweep")
+    if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs == 0 or n_jobs < -1:
+        raise ValueError(f"n_jobs must be a positive integer or -1; got {n_jobs!r}")
+    if scheduler is not None:
+        if n_jobs != 1:
+            raise ValueError("give either scheduler (Dask) or n_jobs > 1 (joblib), not both")
+        if not isinstance(scheduler, str):
+            from distributed import Client
+            if not isinstance(scheduler, Client):
+                raise ValueError(f"scheduler must be a distributed.Client or an address string; "
+                                 f"got {scheduler!r}")
+    if shard is not None:
+        if (not isinstance(shard, (tuple, list)) or len(shard) != 2
+                or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shard)
+                or not (shard[1] >= 1 and 0 <= shard[0] < shard[1])):
+            raise ValueError(f"shard must be a pair (K, N) of integers with N >= 1 and 0 <= K < N; got {shard!r}")
+        shard = (int(shard[0]), int(shard[1]))
+    if runner is None:
+        from simulate.core import run_replicate as runner
+        validate = _validate_run_replicate
+    else:
+        if not callable(runner):
+            raise ValueError(f"runner must be callable; got {runner!r}")
+        validate = getattr(runner, "validate", None)
+    options_json = _jsonable(options)
+
+    points = _points(grid, d)
+    seen = {}
+    for i, point in enumerate(points):
+        j = seen.setdefault(json.dumps(point, sort_keys=True), i)
+        if j != i:
+            raise ValueError(f"grid points {j} and {i} are the same point {point}; use n_seeds for replicates")
+    for i, point in enumerate(points):
+        if validate is not None:
+            try:
+                validate(**point, **options)
+            except ValueError as exc:
+                raise ValueError(f"grid point {i} {point}: {exc}") from exc
+        elif all(p in point for p in ("tau", "alpha", "kappa")):
+            sizes(point["d"], point["tau"], point["alpha"], point["kappa"])
+
+    name = _runner_name(runner)
+    cache = None
+    if cache_dir is not None:
+        cache = Path(cache_dir)
+        cache.mkdir(parents=True, exist_ok=True)
+
+    tasks = []  # (index, point index, replicate, key, cache path)
+    for p, point in enumerate(points):
+        for r in range(n_seeds):
+            index = p * n_seeds + r
+            if shard is not None and index % shard[1] != shard[0]:
+                continue
+            key = _task_key(name, point, seed, r, options_json)
+            path = None if cache is None else str(cache / f"{_key_hash(key)}.json")
+            tasks.append((index, p, r, key, path))
+
+    results: dict[int, tuple] = {}
+    todo = []
+    for task in tasks:
+        cached = None if task[4] is None else _read_cache(Path(task[4]), task[3])
+        if cached is not None:
+            results[task[0]] = (cached, None)
+        else:
+            todo.append(task)
+    n_cached = len(results)
+
+    t0 = time.perf_counter()
+    bar = _progress(progress, len(tasks), n_cached)
+    try:
+        for index, out in _execute(todo, runner, points, seed, options, n_jobs, scheduler):
+            results[index] = out
+            bar.update(1)
+    finally:
+        bar.close()
+    wall = time.perf_counter() - t0
+
+    records = []
+    for index, p, r, key, path in tasks:
+        result, error = results[index]
+        rec = {**{k: v for k, v in points[p].items() if k != "d"}, "d": points[p]["d"],
+               "seed": seed, "replicate": r}
+        for col in COLUMNS[3:-1]:
+            rec[col] = None if result is None else result.get(col)
+        rec["error"] = error
+        if result is not None:
+            rec.update({k: v for k, v in result.items() if k not in rec})
+        records.append(rec)
+    extra = sorted({k for rec in records for k in rec} - set(PARAMS) - set(COLUMNS))
+    for rec in records:
+        for k in extra:
+            rec.setdefault(k, None)
+
+    metadata = {"package": "icl-asymptotics", "version": _version(), "seed": seed,
+                "n_seeds": n_seeds, "runner": name, "options": options_json,
+                "shard": None if shard is None else list(shard),
+                "n_tasks": len(tasks), "n_cached": n_cached, "n_computed": len(todo),
+                "n_failed": sum(1 for rec in records if rec["error"] is not None),
+                "engine": "dask" if scheduler is not None else ("joblib" if n_jobs != 1 else "serial"),
+                "wall_seconds": wall, "numpy": np.__version__, "python": sys.version.split()[0],
+                "seeding": "replicate r uses SeedSequence(seed, spawn_key=(r,))"}
+    return SweepResult(records=records, points=points, metadata=metadata)
+
+
+def _execute(todo, runner, points, seed, options, n_jobs, scheduler):
+    """Yield ``(task index, (result, error))`` as tasks finish, on the requested engine."""
+    args = [(index, (runner, points[p], seed, r, options, path, key)) for index, p, r, key, path in todo]
+    if not args:
+        return
+    if scheduler is not None:
+        yield from _execute_dask(args, scheduler)
+    elif n_jobs != 1:
+        from joblib import Parallel, delayed
+        indices = [index for index, _ in args]
+        parallel = Parallel(n_jobs=n_jobs, return_as="generator")
+        yield from zip(indices, parallel(delayed(_run_task)(*a) for _, a in args))
+    else:
+        for index, a in args:
+            yield index, _run_task(*a)
+
+
+def _execute_dask(args, scheduler):
+    from distributed import Client, as_completed
+    own = isinstance(scheduler, str)
+    client = Client(scheduler) if own else scheduler
+    try:
+        futures = {client.submit(_run_task, *a, pure=False): index for index, a in args}
+        for future in as_completed(futures):
+            yield futures[future], future.result()
+    finally:
+        if own:
+            client.close()

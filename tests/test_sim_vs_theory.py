@@ -1,0 +1,81 @@
+"""Finite-d simulation against the asymptotic theory (THEORY.md sections 4 and 6).
+
+Finite-size margins were measured (sim branch, seed 1, d = 40, 60, 80, 100 with 24, 16, 10, 6
+replicates): at every point below the simulated error sits above the theory and
+``e_sim(d) - e_theory`` fits ``c/d``. ``C`` in ``POINTS`` is the fitted ``c`` plus 3 of its
+standard errors, so ``C/d`` bounds the bias at the simulated d. The default test then requires
+``-3 sem <= e_sim - e_theory <= C/d + 3 sem`` with an independent seed.
+Measured ``c`` (+- se), ICL / IDG: tau=0.5,kappa=2: 5.19(37) / 4.90(37); tau=3,kappa=2: 2.93(12) /
+2.09(11); tau=3,kappa=0.5: 4.28(12) / 1.23(13); tau=3,kappa=inf: 2.47(8) / 2.32(8);
+tau=1,kappa=2,lam=0.1: 2.50(32) / 1.78(34); tau=0.5,kappa=inf,lam=0.1: 2.54(25) / 2.08(25);
+all alpha=1, rho=0.25.
+"""
+import math
+
+import numpy as np
+import pytest
+
+import asymptotics
+import simulate
+
+if not (hasattr(asymptotics, "e_icl") and hasattr(asymptotics, "e_idg")):
+    pytest.skip("asymptotics.e_icl / e_idg not available yet (branch core not merged)",
+                allow_module_level=True)
+
+INF = math.inf
+# (tau, alpha, kappa, rho, lam): (C_icl, C_idg)
+POINTS = {
+    "tau<1": ((0.5, 1.0, 2.0, 0.25, 0.0), (6.3, 6.0)),
+    "tau>1": ((3.0, 1.0, 2.0, 0.25, 0.0), (3.3, 2.4)),
+    "kappa small": ((3.0, 1.0, 0.5, 0.25, 0.0), (4.7, 1.6)),
+    "kappa inf": ((3.0, 1.0, INF, 0.25, 0.0), (2.7, 2.6)),
+    "lam>0 at tau=1": ((1.0, 1.0, 2.0, 0.25, 0.1), (3.5, 2.8)),
+    "lam>0 tau<1 kappa inf": ((0.5, 1.0, INF, 0.25, 0.1), (3.3, 2.8)),
+}
+
+
+def _theory(p):
+    return float(asymptotics.e_icl(*p)), float(asymptotics.e_idg(*p))
+
+
+@pytest.mark.parametrize("name", list(POINTS))
+def test_sim_matches_theory_at_d50(name):
+    p, (c_icl, c_idg) = POINTS[name]
+    d = 50
+    res = simulate.run(d, *p, n_seeds=8, seed=20250)
+    m, s = res.mean(), res.sem()
+    for got, sem, want, c in ((m.icl, s.icl, _theory(p)[0], c_icl), (m.idg, s.idg, _theory(p)[1], c_idg)):
+        # lower: 3 sem (bias is positive at all measured points); upper: 3 sem + measured c/d bias
+        assert -3 * sem <= got - want <= c / d + 3 * sem, (name, got, sem, want)
+
+
+def _fit_inf(ds, means, sems):
+    """Weighted least squares ``e(d) = e_inf + c/d``; returns ``(e_inf, se(e_inf), c)``."""
+    ds, means, sems = map(np.asarray, (ds, means, sems))
+    A = np.stack([np.ones_like(ds, dtype=float), 1.0 / ds], axis=1) / sems[:, None]
+    coef, *_ = np.linalg.lstsq(A, means / sems, rcond=None)
+    return coef[0], math.sqrt(np.linalg.inv(A.T @ A)[0, 0]), coef[1]
+
+
+SLOW_POINTS = {  # double descent (tau 0.5, 3; peak regularised by lam), kappa transition, lam > 0
+    "tau=0.5 kappa=2": (0.5, 1.0, 2.0, 0.25, 0.0),
+    "tau=3 kappa=2": (3.0, 1.0, 2.0, 0.25, 0.0),
+    "tau=3 kappa=0.5": (3.0, 1.0, 0.5, 0.25, 0.0),
+    "tau=3 kappa=1": (3.0, 1.0, 1.0, 0.25, 0.0),
+    "tau=3 kappa=inf": (3.0, 1.0, INF, 0.25, 0.0),
+    "tau=1 kappa=2 lam=0.1": (1.0, 1.0, 2.0, 0.25, 0.1),
+    "tau=0.5 kappa=inf lam=0.1": (0.5, 1.0, INF, 0.25, 0.1),
+}
+SEEDS = {40: 24, 60: 16, 80: 10, 100: 6}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", list(SLOW_POINTS))
+def test_extrapolated_sim_matches_theory(name):
+    p = SLOW_POINTS[name]
+    rows = [simulate.run(d, *p, n_seeds=n, seed=2) for d, n in SEEDS.items()]
+    for key, want in zip(("icl", "idg"), _theory(p)):
+        e_inf, se, _ = _fit_inf([r.d for r in rows], [getattr(r.mean(), key) for r in rows],
+                                [getattr(r.sem(), key) for r in rows])
+        # 3% of the theory: the project's criterion; measured deviations <= 1.2% with fit se 0.3-1%
+        assert abs(e_inf - want) <= 0.03 * want, (name, key, e_inf, se, want)
