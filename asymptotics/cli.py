@@ -296,6 +296,11 @@ def cmd_simulate(args) -> int:
                                n_seeds=args.seeds, seed=args.seed, cache_dir=args.cache,
                                n_jobs=args.jobs, progress=not args.no_progress)
     _emit(format_table(summary, args.format), args.output)
+    failed = int(np.sum(summary["n_failed"]))
+    if failed:
+        sys.stderr.write(f"icl-asymptotics simulate: warning: {failed} of "
+                         f"{args.seeds * len(summary['n_failed'])} replicates failed (column "
+                         f"n_failed); the means rest on the others\n")
     return 0
 
 

@@ -78,10 +78,11 @@ def save(fig, path, dpi=150) -> str:
 # ----------------------------------------------------------------------------- simulation glue
 def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, progress=True):
     """Finite-d simulation on ``grid`` (dict of parameter -> value(s), Cartesian product) as
-    columns: the parameters, ``d, n_seeds, n_ok, seed``, ``icl_mean, icl_sem, idg_mean,
+    columns: the parameters, ``d, n_seeds, n_ok, n_failed, seed``, ``icl_mean, icl_sem, idg_mean,
     idg_sem`` (standard error with ddof = 1) and the d -> inf theory ``e_icl, e_idg`` at the same
     points. Runs :func:`simulate.sweep.sweep`; each (point, replicate) has its own random stream,
-    so the numbers do not depend on ``n_jobs``."""
+    so the numbers do not depend on ``n_jobs``. A failed replicate is counted in ``n_failed`` (the
+    sweep records it instead of aborting); a point with ``n_ok = 0`` has NaN means."""
     import asymptotics
     from simulate.sweep import sweep
 
@@ -92,11 +93,12 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
         raise ValueError(f"simulation grid is missing parameter(s) {', '.join(missing)}")
     res = sweep({p: full[p].tolist() for p in PARAMS}, d=d, n_seeds=n_seeds, seed=seed,
                 cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
-    rows = _rows(res.summary())
+    rows = res.summary()
     cols = {p: np.array([float(r[p]) for r in rows]) for p in PARAMS}
     cols["d"] = np.array([int(r.get("d", d)) for r in rows])
     cols["n_seeds"] = np.full(len(rows), int(n_seeds))
     cols["n_ok"] = np.array([int(r["n_ok"]) for r in rows])
+    cols["n_failed"] = np.array([int(r["n_failed"]) for r in rows])
     cols["seed"] = np.full(len(rows), int(seed))
     for e in ("icl", "idg"):
         cols[f"{e}_mean"] = np.array([float(r[f"{e}_mean"]) for r in rows])
@@ -105,12 +107,6 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
     cols["e_icl"] = np.asarray(asymptotics.e_icl(*args), float)
     cols["e_idg"] = np.asarray(asymptotics.e_idg(*args), float)
     return cols
-
-
-def _rows(summary):
-    if hasattr(summary, "to_dict"):
-        return summary.to_dict("records")
-    return list(summary)
 
 
 def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):

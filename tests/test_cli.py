@@ -100,6 +100,25 @@ def test_theory_details_reports_fixed_point(capsys):
         assert r["q"] == pytest.approx((1 + r["rho"]) / r["alpha"], rel=1e-15)  # definition
 
 
+# ----------------------------------------------------------------------------- simulate
+def test_simulate_summary_matches_direct_runs(capsys, tmp_path):
+    import simulate
+
+    rc, out, err = run(["simulate", "--tau", "0.5,2", "--alpha", "1", "--kappa", "2", "--d", "8",
+                        "--seeds", "3", "--seed", "7", "--format", "json", "--no-progress",
+                        "--cache", str(tmp_path / "cache")], capsys)
+    assert rc == 0, err
+    rows = json.loads(out)
+    assert [r["tau"] for r in rows] == [0.5, 2.0]
+    for r in rows:
+        direct = simulate.run(8, r["tau"], 1.0, 2.0, 0.1, 0.0, n_seeds=3, seed=7)
+        assert (r["d"], r["n_seeds"], r["n_ok"], r["n_failed"], r["seed"]) == (8, 3, 3, 0, 7)
+        # the same replicates (same seed streams); only the order of summation may differ
+        assert r["icl_mean"] == pytest.approx(direct.mean().icl, rel=1e-14)
+        assert r["idg_sem"] == pytest.approx(direct.sem().idg, rel=1e-12)
+        assert r["e_icl"] == asymptotics.e_icl(r["tau"], 1.0, 2.0, 0.1)  # theory alongside
+
+
 # ----------------------------------------------------------------------------- errors
 @pytest.mark.parametrize("argv, needle", [
     (["theory", "--tau", "-1"], "tau"),
@@ -117,6 +136,8 @@ def test_theory_details_reports_fixed_point(capsys):
       "-o", "x.png"], "threshold"),
     (["theory", "-o", "/nonexistent-dir/x.csv"], "output directory does not exist"),
     (["simulate", "--d", "1"], "d must be an integer >= 2"),
+    (["simulate", "--d", "10", "--alpha", "0.01"], "alpha"),  # l rounds to 0: simulator refuses
+    (["simulate", "--tau", "inf"], "tau"),  # not simulable
     (["reproduce", "out", "--only", "a,z"], "--only"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, needle, capsys, tmp_path, monkeypatch):
