@@ -120,8 +120,9 @@ def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):
         rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
         r = dmmse_mc(d, alpha, kappa, rho, n_contexts, rng)
         out["kappa"].append(float(kappa))
-        for key in ("icl_mean", "icl_sem", "idg_mean", "idg_sem"):
-            out[key].append(float(r[key]))
+        for e in ("icl", "idg"):
+            out[f"{e}_mean"].append(getattr(r, e).mean)
+            out[f"{e}_sem"].append(getattr(r, e).sem)
     cols = {k: np.array(v) for k, v in out.items()}
     cols["d"] = np.full(len(cols["kappa"]), int(d))
     cols["n_contexts"] = np.full(len(cols["kappa"]), int(n_contexts))

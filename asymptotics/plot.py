@@ -278,6 +278,9 @@ def kappa_transition(kappa, *, tau, alpha, rho, lam=0.0, sim=None, dmmse=None, a
             ax.errorbar(xs, _column(dmmse, f"{e}_mean"), yerr=_column(dmmse, f"{e}_sem"),
                         fmt="^" if e == "icl" else "v", color="tab:red", mfc=mfc, ms=5,
                         capsize=2, ls="none", zorder=3)
+        top = np.nanmax(_column(dmmse, "icl_mean") + _column(dmmse, "icl_sem"))
+        if np.isfinite(top) and top > ax.get_ylim()[1]:
+            ax.set_ylim(0, 1.05 * top)
         d = sorted({int(v) for v in _column(dmmse, "d")})
         nc = sorted({int(v) for v in _column(dmmse, "n_contexts")})
         for e in ("icl", "idg"):
