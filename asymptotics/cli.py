@@ -1,7 +1,7 @@
 """Command-line interface: ``icl-asymptotics`` (also ``python -m asymptotics``).
 
 The CLI only parses, calls the library, formats and draws: theory numbers come from
-:func:`asymptotics.e_icl` / :func:`asymptotics.e_idg`, simulations from :func:`simulate.sweep.sweep`,
+:func:`asymptotics.theory.e_icl` / :func:`~asymptotics.theory.e_idg`, simulations from :func:`simulate.sweep.sweep`,
 figures from :mod:`asymptotics.plot` and :mod:`asymptotics.figures`. Every file it writes is first
 written to a temporary file in the target directory and moved into place with :func:`os.replace`
 only when complete, so a failed run never leaves a partial file behind.
@@ -261,13 +261,13 @@ def _grid(specs: dict[str, Spec]) -> dict[str, np.ndarray]:
 
 def theory_columns(grid: dict[str, np.ndarray], details: bool = False) -> dict[str, np.ndarray]:
     """Theory errors on a flat grid: the grid columns plus ``e_icl``, ``e_idg`` (and, with
-    ``details``, the fixed-point diagnostics of :func:`asymptotics.solve`)."""
-    import asymptotics
+    ``details``, the fixed-point diagnostics of :func:`asymptotics.theory.solve`)."""
+    from asymptotics import theory
 
     p = [grid[k] for k in PARAMS]
     out = dict(grid)
     if details:
-        r = asymptotics.solve(*p)
+        r = theory.solve(*p)
         out["e_icl"], out["e_idg"] = np.asarray(r.e_icl), np.asarray(r.e_idg)
         for f in ("q", "nu", "sigma2", "converged", "residual"):
             out[f] = np.broadcast_to(np.asarray(getattr(r, f)), grid["tau"].shape)
@@ -276,8 +276,8 @@ def theory_columns(grid: dict[str, np.ndarray], details: bool = False) -> dict[s
             raise RuntimeError(f"the effective-ridge fixed point did not converge at "
                                f"{int(bad.sum())} of {bad.size} points")
     else:
-        out["e_icl"] = np.asarray(asymptotics.e_icl(*p))
-        out["e_idg"] = np.asarray(asymptotics.e_idg(*p))
+        out["e_icl"] = np.asarray(theory.e_icl(*p))
+        out["e_idg"] = np.asarray(theory.e_idg(*p))
     return out
 
 

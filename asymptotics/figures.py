@@ -83,7 +83,7 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
     points. Runs :func:`simulate.sweep.sweep`; each (point, replicate) has its own random stream,
     so the numbers do not depend on ``n_jobs``. A failed replicate is counted in ``n_failed`` (the
     sweep records it instead of aborting); a point with ``n_ok = 0`` has NaN means."""
-    import asymptotics
+    from asymptotics.theory import e_icl, e_idg
     from simulate.sweep import sweep
 
     full = {p: np.atleast_1d(np.asarray(grid.get(p, 0.0 if p == "lam" else np.nan), float))
@@ -104,8 +104,8 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
         cols[f"{e}_mean"] = np.array([float(r[f"{e}_mean"]) for r in rows])
         cols[f"{e}_sem"] = np.array([float(r[f"{e}_sem"]) for r in rows])
     args = [cols[p] for p in PARAMS]
-    cols["e_icl"] = np.asarray(asymptotics.e_icl(*args), float)
-    cols["e_idg"] = np.asarray(asymptotics.e_idg(*args), float)
+    cols["e_icl"] = np.asarray(e_icl(*args), float)
+    cols["e_idg"] = np.asarray(e_idg(*args), float)
     return cols
 
 

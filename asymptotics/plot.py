@@ -1,7 +1,7 @@
 """Figures of the asymptotic theory, with optional simulation points and baselines.
 
 Every function draws on an optional matplotlib ``ax`` (a new figure if omitted) and returns it.
-Theory values come from :func:`asymptotics.e_icl` / :func:`asymptotics.e_idg`; simulation and
+Theory values come from :func:`asymptotics.theory.e_icl` / :func:`~asymptotics.theory.e_idg`; simulation and
 Monte Carlo data are passed in as columns (a dict of 1-D arrays or a pandas DataFrame, e.g. from
 :func:`asymptotics.figures.simulate_summary`); nothing here runs a simulation or writes a file.
 The core package never imports this module, so ``import asymptotics`` does not import matplotlib.
@@ -85,13 +85,12 @@ def _check_name(name: str, role: str) -> None:
 
 def theory(x_name: str, x, **params) -> dict[str, np.ndarray]:
     """``{'icl': e_ICL(x), 'idg': e_IDG(x)}`` along parameter ``x_name`` at fixed ``params``."""
-    import asymptotics
+    from asymptotics.theory import e_icl, e_idg
 
     _check_name(x_name, "x_name")
     full = dict(_need(params, [p for p in PARAMS if p != x_name]), **{x_name: np.asarray(x)})
     args = [full[p] for p in PARAMS]
-    return {"icl": np.asarray(asymptotics.e_icl(*args), float),
-            "idg": np.asarray(asymptotics.e_idg(*args), float)}
+    return {"icl": np.asarray(e_icl(*args), float), "idg": np.asarray(e_idg(*args), float)}
 
 
 def _axes(ax):
@@ -249,11 +248,10 @@ def kappa_transition(kappa, *, tau, alpha, rho, lam=0.0, sim=None, dmmse=None, a
     """Figure (c): e_ICL and e_IDG against task diversity kappa (log axis) at large tau, with
     baselines: the ridge/Bayes error for Gaussian tasks (:func:`asymptotics.baselines.ridge_error`),
     the level rho + q/(1+q) that linear attention reaches as tau, kappa -> inf
-    (:func:`asymptotics.limits.optimal_attention_error`), and optionally dMMSE Monte Carlo points
+    (the ridgeless theory evaluated at tau = kappa = inf), and optionally dMMSE Monte Carlo points
     (``dmmse`` columns ``kappa, icl_mean, icl_sem, idg_mean, idg_sem, d, n_contexts``).
     ``tau_limit`` adds the tau -> inf theory (thin grey) that the finite-tau curves approach."""
     from asymptotics.baselines import ridge_error
-    from asymptotics.limits import optimal_attention_error
 
     ax = learning_curves("kappa", kappa, sim=sim, ax=ax, logx=True, tau=tau, alpha=alpha,
                          rho=rho, lam=lam, legend=False)
@@ -267,7 +265,7 @@ def kappa_transition(kappa, *, tau, alpha, rho, lam=0.0, sim=None, dmmse=None, a
     ax.axhline(r, color="tab:blue", lw=1.2, ls="-.")
     extra.append(Line2D([], [], color="tab:blue", ls="-.",
                         label=f"ridge / Bayes, Gaussian prior ({r:.3f})"))
-    o = float(optimal_attention_error(alpha, rho))
+    o = float(theory("kappa", np.inf, tau=np.inf, alpha=alpha, rho=rho, lam=0.0)["icl"])
     ax.axhline(o, color="tab:green", lw=1.2, ls=":")
     extra.append(Line2D([], [], color="tab:green", ls=":",
                         label=rf"$\rho + q/(1+q)$, $\tau,\kappa\to\infty$ ({o:.3f})"))
@@ -295,7 +293,7 @@ def kappa_transition(kappa, *, tau, alpha, rho, lam=0.0, sim=None, dmmse=None, a
 def phase_grid(x_name, x, y_name, y, **params) -> dict[str, np.ndarray]:
     """Theory on the mesh ``y`` (rows) x ``x`` (columns): ``e_icl``, ``e_idg``, ``gap`` and
     ``relgap = (e_icl - e_idg)/e_icl`` (NaN where e_ICL is infinite: ridgeless tau = 1)."""
-    import asymptotics
+    from asymptotics.theory import e_icl, e_idg
 
     _check_name(x_name, "x_name")
     _check_name(y_name, "y_name")
@@ -305,8 +303,8 @@ def phase_grid(x_name, x, y_name, y, **params) -> dict[str, np.ndarray]:
     full = dict(fixed, **{x_name: np.asarray(x, float)[None, :],
                           y_name: np.asarray(y, float)[:, None]})
     args = [full[p] for p in PARAMS]
-    icl = np.asarray(asymptotics.e_icl(*args), float)
-    idg = np.asarray(asymptotics.e_idg(*args), float)
+    icl = np.asarray(e_icl(*args), float)
+    idg = np.asarray(e_idg(*args), float)
     finite = np.isfinite(icl) & np.isfinite(idg)
     gap = np.where(finite, icl - np.where(finite, idg, 0), np.nan)
     relgap = np.where(finite, gap / np.where(finite, icl, 1), np.nan)

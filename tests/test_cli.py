@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 import asymptotics
+from asymptotics.theory import e_icl, e_idg
 from asymptotics import cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
@@ -70,8 +71,8 @@ def test_theory_json_matches_library(capsys):
         p = [float(r[k]) for k in ("tau", "alpha", "kappa", "rho", "lam")]
         assert r["kappa"] in (0.5, "inf") and r["tau"] in (0.5, 2.0, "inf")
         # json carries repr(float), which round-trips float64 exactly
-        assert float(r["e_icl"]) == float(asymptotics.e_icl(*p))
-        assert float(r["e_idg"]) == float(asymptotics.e_idg(*p))
+        assert float(r["e_icl"]) == float(e_icl(*p))
+        assert float(r["e_idg"]) == float(e_idg(*p))
     assert any(float(r["kappa"]) == inf for r in rows)
 
 
@@ -82,7 +83,7 @@ def test_theory_csv_and_table(capsys, tmp_path):
     lines = path.read_text().splitlines()
     assert lines[0] == "tau,alpha,kappa,rho,lam,e_icl,e_idg"
     vals = [float(v) for v in lines[2].split(",")]
-    assert vals[-2] == asymptotics.e_icl(*vals[:5])  # repr round-trips exactly
+    assert vals[-2] == e_icl(*vals[:5])  # repr round-trips exactly
     rc, out, _ = run(["theory", "--tau", "1", "--format", "table"], capsys)
     assert rc == 0
     assert out.splitlines()[0].split() == ["tau", "alpha", "kappa", "rho", "lam", "e_icl",
@@ -116,7 +117,7 @@ def test_simulate_summary_matches_direct_runs(capsys, tmp_path):
         # the same replicates (same seed streams); only the order of summation may differ
         assert r["icl_mean"] == pytest.approx(direct.mean().icl, rel=1e-14)
         assert r["idg_sem"] == pytest.approx(direct.sem().idg, rel=1e-12)
-        assert r["e_icl"] == asymptotics.e_icl(r["tau"], 1.0, 2.0, 0.1)  # theory alongside
+        assert r["e_icl"] == e_icl(r["tau"], 1.0, 2.0, 0.1)  # theory alongside
 
 
 # ----------------------------------------------------------------------------- errors
