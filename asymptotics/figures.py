@@ -32,8 +32,9 @@ FIGURES = {
     "b": {"file": "b_alpha_dependence", "what": "non-monotone dependence on alpha",
           "params": {"tau": 2.0, "rho": 0.1, "lam": 0.0},
           "kappas": [0.25, 1.0, 4.0], "alpha": (0.1, 20.0),
-          "sim_alpha": {"quick": [0.3, 1.0, 3.0, 10.0],
-                        "full": [0.2, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]}},
+          # l = alpha d >= 20 tokens: shorter contexts are far from the l -> inf theory
+          "sim_alpha": {"quick": [1.0, 2.0, 5.0, 10.0],
+                        "full": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]}},
     "c": {"file": "c_kappa_transition", "what": "kappa transition with baselines",
           "params": {"tau": 10.0, "alpha": 2.0, "rho": 0.1, "lam": 0.0}, "kappa": (0.05, 50.0),
           # k = kappa d >= 5 tasks at the smallest kappa: fewer is far from the k -> inf theory
@@ -190,6 +191,7 @@ def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cach
         if simulate:
             kw["sim"] = simulate_summary(dict(p, tau=spec["sim_tau"][size], lam=spec["lams"]),
                                          **sim_kw)
+            record["sim_tau"] = spec["sim_tau"][size]
         fn, args = plot.double_descent, (tau, spec["lams"])
         record["lams"] = spec["lams"]
     elif name == "b":
@@ -198,6 +200,7 @@ def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cach
         if simulate:
             kw["sim"] = simulate_summary(
                 dict(p, alpha=spec["sim_alpha"][size], kappa=spec["kappas"]), **sim_kw)
+            record["sim_alpha"] = spec["sim_alpha"][size]
         fn, args = plot.alpha_dependence, (alpha, spec["kappas"])
         record["kappas"] = spec["kappas"]
     elif name == "c":
@@ -208,7 +211,7 @@ def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cach
             kw["sim"] = simulate_summary(dict(p, kappa=ks), **sim_kw)
             kw["dmmse"] = dmmse_points(ks, d=d, alpha=p["alpha"], rho=p["rho"],
                                        n_contexts=z["n_contexts"], seed=seed)
-            record["dmmse_contexts"] = z["n_contexts"]
+            record.update(sim_kappa=ks, dmmse_contexts=z["n_contexts"])
         fn, args = plot.kappa_transition, (kappa,)
     else:
         kappa = np.geomspace(*spec["kappa"], z["n_phase"])
