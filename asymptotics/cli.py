@@ -432,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(Lu, Letey, Zavatone-Veth, Maiti, Pehlevan, PNAS 2025, arXiv 2405.11751).\n\n"
             "e_ICL: test error on new tasks w ~ N(0, I); e_IDG: test error on the k pretraining\n"
             "tasks. Both are computed in the limit d -> inf at fixed ratios tau, alpha, kappa."),
-        epilog=EPILOG_PARAMS + """
+        epilog=SPEC_HELP + """
 examples:
   icl-asymptotics theory --tau 0.5,2 --kappa inf
   icl-asymptotics theory --tau log:0.1:10:50 --lam 0,0.01 --format csv -o curve.csv
@@ -446,7 +446,7 @@ Run 'icl-asymptotics COMMAND --help' for the options of each command.""")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("theory", formatter_class=fmt, epilog=EPILOG_PARAMS,
+    p = sub.add_parser("theory", formatter_class=fmt, epilog=SPEC_HELP,
                        help="theory errors e_ICL, e_IDG on a parameter grid",
                        description="Asymptotic e_ICL and e_IDG (THEORY.md section 4) on the "
                                    "Cartesian grid of the given parameter values.")
@@ -457,7 +457,7 @@ Run 'icl-asymptotics COMMAND --help' for the options of each command.""")
                         "converged flag and residual")
     p.set_defaults(func=cmd_theory)
 
-    p = sub.add_parser("simulate", formatter_class=fmt, epilog=EPILOG_PARAMS,
+    p = sub.add_parser("simulate", formatter_class=fmt, epilog=SPEC_HELP,
                        help="finite-d simulation on a parameter grid (mean +- sem per point)",
                        description="Train linear attention exactly at finite d on every grid "
                                    "point (several seeds) and print one row per point: mean and "
@@ -468,7 +468,7 @@ Run 'icl-asymptotics COMMAND --help' for the options of each command.""")
     _add_output(p)
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("curve", formatter_class=fmt, epilog=EPILOG_PARAMS + """
+    p = sub.add_parser("curve", formatter_class=fmt, epilog=SPEC_HELP + """
 the x axis is the one parameter given as a range (log-spaced ranges give a log axis); one
 other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) per value.
 """, help="learning-curve figure against one parameter",
@@ -486,7 +486,7 @@ other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) pe
     _add_sim(p, d_default=40, seeds_default=4)
     p.set_defaults(func=cmd_curve)
 
-    p = sub.add_parser("phase", formatter_class=fmt, epilog=EPILOG_PARAMS + "\n" + BOUNDARY_HELP,
+    p = sub.add_parser("phase", formatter_class=fmt, epilog=SPEC_HELP + "\n" + BOUNDARY_HELP,
                        help="phase diagram over two parameters with the memorisation/ICL "
                             "boundary",
                        description="Heat map of e_ICL, e_IDG, their gap or relative gap over two "
