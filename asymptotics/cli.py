@@ -432,7 +432,7 @@ def build_parser() -> argparse.ArgumentParser:
             "(Lu, Letey, Zavatone-Veth, Maiti, Pehlevan, PNAS 2025, arXiv 2405.11751).\n\n"
             "e_ICL: test error on new tasks w ~ N(0, I); e_IDG: test error on the k pretraining\n"
             "tasks. Both are computed in the limit d -> inf at fixed ratios tau, alpha, kappa."),
-        epilog=SPEC_HELP + """
+        epilog=EPILOG_PARAMS + """
 examples:
   icl-asymptotics theory --tau 0.5,2 --kappa inf
   icl-asymptotics theory --tau log:0.1:10:50 --lam 0,0.01 --format csv -o curve.csv
