@@ -1,0 +1,565 @@
+"""Command-line interface: ``icl-asymptotics`` (also ``python -m asymptotics``).
+
+The CLI only parses, calls the library, formats and draws: theory numbers come from
+:func:`asymptotics.theory.e_icl` / :func:`~asymptotics.theory.e_idg`, simulations from :func:`simulate.sweep.sweep`,
+figures from :mod:`asymptotics.plot` and :mod:`asymptotics.figures`. Every file it writes is first
+written to a temporary file in the target directory and moved into place with :func:`os.replace`
+only when complete, so a failed run never leaves a partial file behind.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import math
+import os
+import sys
+from dataclasses import dataclass
+
+import numpy as np
+
+from asymptotics._io import atomic_path
+from asymptotics._validate import check
+from asymptotics.grid import cartesian
+
+PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
+DEFAULTS = {"tau": "2", "alpha": "2", "kappa": "1", "rho": "0.1", "lam": "0"}
+MEANINGS = {
+    "tau": "pretraining contexts per parameter, tau = n/d^2 (tau = 1 is the interpolation peak)",
+    "alpha": "context length per dimension, alpha = l/d",
+    "kappa": "task diversity, kappa = k/d (k distinct pretraining tasks; inf = a fresh task "
+             "per context)",
+    "rho": "label-noise variance rho >= 0",
+    "lam": "ridge strength lambda >= 0 (0 = ridgeless, the lambda -> 0+ limit)",
+}
+FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
+
+SPEC_HELP = """\
+parameter values (every model parameter accepts the same syntax):
+  2.5                one value           inf           infinity (tau, kappa only)
+  0.5,1,2            a comma list        0.1:4:40      40 linearly spaced values, ends included
+  log:1e-2:1e2:50    50 log-spaced values from 1e-2 to 1e2, ends included
+  items combine:     --tau log:0.1:0.9:20,log:1.1:10:20   (two ranges around the peak)
+"""
+
+EPILOG_PARAMS = "model parameters (scaling limit d -> inf):\n" + "".join(
+    f"  --{p:<6} {MEANINGS[p]} [default {DEFAULTS[p]}]\n" for p in PARAMS) + "\n" + SPEC_HELP
+
+BOUNDARY_HELP = """\
+memorisation / ICL boundary: the contour where the relative generalisation gap
+  g = (e_ICL - e_IDG) / e_ICL
+equals --threshold (default 0.5, i.e. the error on new tasks is twice the error on the
+pretraining tasks). g = 0 means the model does as well on new tasks as on the tasks it was
+trained on (in-context learning); g -> 1 means it is good only on its pretraining tasks
+(memorisation). In the ridgeless limit tau -> inf then alpha -> inf, g = (1-kappa)/(1+rho-kappa)
+for kappa < 1 and g = 0 for kappa >= 1, so the threshold-t contour tends to
+kappa = 1 - rho t/(1-t): the non-analytic point kappa = 1 of THEORY.md section 4 as rho -> 0.
+When kappa is an axis the asymptotic line kappa = 1 is drawn dashed.
+"""
+
+
+class CLIError(Exception):
+    """A usage error found after parsing; reported as one line with exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line on stderr (exit status 2), not usage + error."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# ----------------------------------------------------------------------------- parameter specs
+@dataclass(frozen=True)
+class Spec:
+    """A parsed parameter value: ``values`` in the order given; ``ranged`` if any item was a
+    range (``a:b:N`` or ``log:a:b:N``); ``log`` if every range item was logarithmic."""
+
+    name: str
+    text: str
+    values: np.ndarray
+    ranged: bool
+    log: bool
+
+
+def _number(name: str, token: str) -> float:
+    try:
+        return float(token)
+    except ValueError:
+        raise ValueError(f"{name}: cannot read {token!r} as a number") from None
+
+
+def _count(name: str, token: str) -> int:
+    try:
+        n = int(token)
+    except ValueError:
+        raise ValueError(f"{name}: the number of points in a range must be an integer >= 2; "
+                         f"got {token!r}") from None
+    if n < 2:
+        raise ValueError(f"{name}: the number of points in a range must be an integer >= 2; "
+                         f"got {n}")
+    return n
+
+
+def parse_spec(name: str, text: str) -> Spec:
+    """Parse one parameter specification (see ``SPEC_HELP``) and validate its values.
+
+    Raises ``ValueError`` naming the parameter for bad syntax or values outside the allowed range
+    (ranges from :mod:`asymptotics._validate`).
+    """
+    items = [t.strip() for t in str(text).split(",")]
+    if not items or any(t == "" for t in items):
+        raise ValueError(f"{name}: empty item in {text!r}")
+    chunks, ranged, all_log = [], False, True
+    for item in items:
+        parts = item.split(":")
+        if parts[0].lower() == "log":
+            if len(parts) != 4:
+                raise ValueError(f"{name}: a log range is log:START:STOP:N; got {item!r}")
+            lo, hi = _number(name, parts[1]), _number(name, parts[2])
+            n = _count(name, parts[3])
+            if not (0 < lo < math.inf and 0 < hi < math.inf):
+                raise ValueError(f"{name}: log-range ends must be finite and > 0; got {item!r}")
+            chunks.append(np.geomspace(lo, hi, n))
+            ranged = True
+        elif len(parts) == 3:
+            lo, hi = _number(name, parts[0]), _number(name, parts[1])
+            n = _count(name, parts[2])
+            if not (math.isfinite(lo) and math.isfinite(hi)):
+                raise ValueError(f"{name}: range ends must be finite; got {item!r}")
+            chunks.append(np.linspace(lo, hi, n))
+            ranged, all_log = True, False
+        elif len(parts) == 1:
+            chunks.append(np.array([_number(name, item)]))
+        else:
+            raise ValueError(f"{name}: cannot parse {item!r}; expected a number, a comma list, "
+                             f"START:STOP:N or log:START:STOP:N")
+    values = check(name, np.concatenate(chunks))
+    return Spec(name, str(text), values, ranged, ranged and all_log)
+
+
+def _spec_type(name):
+    def convert(text):
+        try:
+            return parse_spec(name, text)
+        except ValueError as exc:
+            msg = str(exc)
+            raise argparse.ArgumentTypeError(msg[len(name) + 2:] if msg.startswith(f"{name}: ")
+                                             else msg) from None
+    convert.__name__ = name
+    return convert
+
+
+def _positive_int(name, low=1):
+    def convert(text):
+        try:
+            v = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {low}; "
+                                             f"got {text!r}") from None
+        if v < low:
+            raise argparse.ArgumentTypeError(f"{name} must be an integer >= {low}; got {v}")
+        return v
+    return convert
+
+
+def _nonneg_int(text):
+    try:
+        v = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0; got {text!r}") from None
+    if v < 0:
+        raise argparse.ArgumentTypeError(f"seed must be an integer >= 0; got {v}")
+    return v
+
+
+def _fraction(text):
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not 0 < v < 1:
+        raise argparse.ArgumentTypeError(f"threshold must satisfy 0 < threshold < 1; got {text!r}")
+    return v
+
+
+def _figure_path(text):
+    if os.path.splitext(text)[1].lower() not in FIGURE_SUFFIXES:
+        raise argparse.ArgumentTypeError(
+            f"figure file must end in {', '.join(FIGURE_SUFFIXES)}; got {text!r}")
+    return text
+
+
+# ----------------------------------------------------------------------------- output helpers
+def _emit(text: str, path: str | None) -> None:
+    if path is None or path == "-":
+        sys.stdout.write(text)
+        sys.stdout.flush()
+        return
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8", newline="") as fh:
+            fh.write(text)
+
+
+def _json_value(v):
+    if isinstance(v, (bool, np.bool_)):
+        return bool(v)
+    if isinstance(v, (int, np.integer)):
+        return int(v)
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        return v if math.isfinite(v) else ("nan" if math.isnan(v) else ("inf" if v > 0 else "-inf"))
+    return v
+
+
+def _text_value(v, table=False):
+    if isinstance(v, (bool, np.bool_)):
+        return "true" if v else "false"
+    if isinstance(v, (int, np.integer)):
+        return str(int(v))
+    if isinstance(v, (float, np.floating)):
+        v = float(v)
+        if not math.isfinite(v):
+            return "nan" if math.isnan(v) else ("inf" if v > 0 else "-inf")
+        return f"{v:.10g}" if table else repr(v)
+    return "" if v is None else str(v)
+
+
+def format_table(columns: dict, fmt: str) -> str:
+    """Render equal-length columns as ``csv`` (full float64 precision, shortest round-trip repr),
+    ``json`` (an array with one object per row; non-finite floats as the strings "inf", "-inf",
+    "nan", since JSON has no such numbers) or ``table`` (aligned text, 10 significant digits)."""
+    names = list(columns)
+    n = len(next(iter(columns.values()))) if names else 0
+    rows = [[columns[c][i] for c in names] for i in range(n)]
+    if fmt == "json":
+        objs = [json.dumps({c: _json_value(v) for c, v in zip(names, r)}, allow_nan=False)
+                for r in rows]
+        return "[\n" + ",\n".join(objs) + "\n]\n"
+    if fmt == "csv":
+        buf = io.StringIO()
+        w = csv.writer(buf, lineterminator="\n")
+        w.writerow(names)
+        w.writerows([[_text_value(v) for v in r] for r in rows])
+        return buf.getvalue()
+    cells = [names] + [[_text_value(v, table=True) for v in r] for r in rows]
+    widths = [max(len(r[j]) for r in cells) for j in range(len(names))]
+    lines = ["  ".join(s.rjust(w) for s, w in zip(r, widths)) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines) + "\n"
+
+
+# ----------------------------------------------------------------------------- grids
+def _specs(args) -> dict[str, Spec]:
+    return {p: getattr(args, p) for p in PARAMS}
+
+
+def _grid(specs: dict[str, Spec]) -> dict[str, np.ndarray]:
+    return cartesian(**{p: specs[p].values for p in PARAMS})
+
+
+def theory_columns(grid: dict[str, np.ndarray], details: bool = False) -> dict[str, np.ndarray]:
+    """Theory errors on a flat grid: the grid columns plus ``e_icl``, ``e_idg`` (and, with
+    ``details``, the fixed-point diagnostics of :func:`asymptotics.theory.solve`)."""
+    from asymptotics import theory
+
+    p = [grid[k] for k in PARAMS]
+    out = dict(grid)
+    if details:
+        r = theory.solve(*p)
+        out["e_icl"], out["e_idg"] = np.asarray(r.e_icl), np.asarray(r.e_idg)
+        for f in ("q", "nu", "sigma2", "converged", "residual"):
+            out[f] = np.broadcast_to(np.asarray(getattr(r, f)), grid["tau"].shape)
+        bad = ~np.asarray(out["converged"], bool)
+        if bad.any():
+            raise RuntimeError(f"the effective-ridge fixed point did not converge at "
+                               f"{int(bad.sum())} of {bad.size} points")
+    else:
+        out["e_icl"] = np.asarray(theory.e_icl(*p))
+        out["e_idg"] = np.asarray(theory.e_idg(*p))
+    return out
+
+
+# ----------------------------------------------------------------------------- subcommands
+def cmd_theory(args) -> int:
+    cols = theory_columns(_grid(_specs(args)), details=args.details)
+    _emit(format_table(cols, args.format), args.output)
+    return 0
+
+
+def cmd_simulate(args) -> int:
+    from asymptotics.figures import simulate_summary
+
+    specs = _specs(args)
+    summary = simulate_summary({p: specs[p].values for p in PARAMS}, d=args.d,
+                               n_seeds=args.seeds, seed=args.seed, cache_dir=args.cache,
+                               n_jobs=args.jobs, progress=not args.no_progress)
+    _emit(format_table(summary, args.format), args.output)
+    failed = int(np.sum(summary["n_failed"]))
+    if failed:
+        sys.stderr.write(f"icl-asymptotics simulate: warning: {failed} of "
+                         f"{args.seeds * len(summary['n_failed'])} replicates failed (column "
+                         f"n_failed); the means rest on the others\n")
+    return 0
+
+
+def cmd_curve(args) -> int:
+    specs = _specs(args)
+    ranged = [p for p in PARAMS if specs[p].ranged]
+    if len(ranged) != 1:
+        raise CLIError("curve needs exactly one parameter given as a range (START:STOP:N or "
+                       f"log:START:STOP:N) for the x axis; got {len(ranged)}"
+                       + (f" ({', '.join(ranged)})" if ranged else ""))
+    x = ranged[0]
+    multi = [p for p in PARAMS if p != x and specs[p].values.size > 1]
+    if len(multi) > 1:
+        raise CLIError("curve draws one family of curves: at most one parameter besides the x "
+                       f"axis may have several values; got {', '.join(multi)}")
+    series = multi[0] if multi else None
+    fixed = {p: float(specs[p].values[0]) for p in PARAMS if p not in (x, series)}
+    sim_x = None
+    if args.simulate:
+        sim_x = args.sim_x.values if args.sim_x is not None else _default_sim_x(specs[x])
+        check(x, sim_x)
+    from asymptotics import figures
+
+    fig = figures.curve_figure(
+        x, np.sort(specs[x].values),
+        series=(series, specs[series].values) if series else None,
+        logx=specs[x].log, logy=args.logy, errors=tuple(args.errors.split(",")),
+        sim_x=sim_x, d=args.d, n_seeds=args.seeds, seed=args.seed, cache_dir=args.cache,
+        n_jobs=args.jobs, progress=not args.no_progress, title=args.title, **fixed)
+    figures.save(fig, args.output, dpi=args.dpi)
+    return 0
+
+
+def _default_sim_x(spec: Spec, n: int = 6) -> np.ndarray:
+    lo, hi = float(spec.values.min()), float(spec.values.max())
+    return np.geomspace(lo, hi, n) if spec.log else np.linspace(lo, hi, n)
+
+
+def cmd_phase(args) -> int:
+    specs = _specs(args)
+    ranged = [p for p in PARAMS if specs[p].ranged]
+    if args.x or args.y:
+        if not (args.x and args.y) or args.x == args.y:
+            raise CLIError("phase: give both --x and --y (two different parameters) or neither")
+        axes = [args.x, args.y]
+        for a in axes:
+            if specs[a].values.size < 2:
+                raise CLIError(f"phase: axis {a} needs several values (give it as a range)")
+    else:
+        if len(ranged) != 2:
+            raise CLIError("phase needs exactly two parameters given as ranges (the axes); got "
+                           f"{len(ranged)}" + (f" ({', '.join(ranged)})" if ranged else ""))
+        axes = ["kappa", next(p for p in ranged if p != "kappa")] if "kappa" in ranged else ranged
+    xn, yn = axes
+    others = [p for p in PARAMS if p not in axes and specs[p].values.size > 1]
+    if others:
+        raise CLIError(f"phase: parameters other than the axes take one value; got several for "
+                       f"{', '.join(others)}")
+    fixed = {p: float(specs[p].values[0]) for p in PARAMS if p not in axes}
+    from asymptotics import figures
+
+    fig = figures.phase_figure(xn, np.sort(specs[xn].values), yn, np.sort(specs[yn].values),
+                               quantity=args.quantity, threshold=args.threshold,
+                               logx=specs[xn].log, logy=specs[yn].log, title=args.title, **fixed)
+    figures.save(fig, args.output, dpi=args.dpi)
+    return 0
+
+
+def cmd_reproduce(args) -> int:
+    from asymptotics import figures
+
+    os.makedirs(args.outdir, exist_ok=True)
+    written = figures.reproduce(args.outdir, quick=args.quick, simulate=not args.no_simulate,
+                                fmt=args.format, d=args.d, n_seeds=args.seeds, seed=args.seed,
+                                cache_dir=args.cache, n_jobs=args.jobs,
+                                progress=not args.no_progress,
+                                only=args.only.split(",") if args.only else None)
+    for path in written:
+        print(path)
+    return 0
+
+
+# ----------------------------------------------------------------------------- parser
+def _add_params(p):
+    g = p.add_argument_group("model parameters (see the parameter syntax below)")
+    for name in PARAMS:
+        g.add_argument(f"--{name}", type=_spec_type(name), default=parse_spec(name, DEFAULTS[name]),
+                       metavar="SPEC", help=f"{MEANINGS[name]} [default {DEFAULTS[name]}]")
+
+
+def _add_output(p):
+    p.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                   help="output format: aligned table (10 digits), csv (full precision), "
+                        "json (one object per row) [default table]")
+    p.add_argument("-o", "--output", metavar="FILE",
+                   help="write to FILE (atomically) instead of stdout")
+
+
+def _add_sim(p, d_default=40, seeds_default=4):
+    g = p.add_argument_group("finite-d simulation")
+    g.add_argument("--d", type=_positive_int("d", 2), default=d_default,
+                   help=f"dimension d of the simulated model (l = round(alpha d), "
+                        f"k = round(kappa d), n = round(tau d^2)) [default {d_default}]")
+    g.add_argument("--seeds", type=_positive_int("seeds"), default=seeds_default,
+                   help=f"independent replicates per grid point [default {seeds_default}]")
+    g.add_argument("--seed", type=_nonneg_int, default=0,
+                   help="root seed; replicate r of every point uses SeedSequence(seed, "
+                        "spawn_key=(r,)) [default 0]")
+    g.add_argument("--cache", metavar="DIR",
+                   help="resumable on-disk cache of per-replicate results (JSON files)")
+    g.add_argument("--jobs", type=_positive_int("jobs"), default=1,
+                   help="parallel worker processes (results do not depend on it) [default 1]")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+
+
+def _add_figure(p):
+    p.add_argument("-o", "--output", required=True, type=_figure_path, metavar="FIG",
+                   help="figure file: .png, .pdf or .svg (written atomically)")
+    p.add_argument("--dpi", type=_positive_int("dpi"), default=150, help="PNG resolution [150]")
+    p.add_argument("--title", help="figure title")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(
+        prog="icl-asymptotics", formatter_class=fmt,
+        description=(
+            "Exact high-dimensional theory of in-context learning by linear attention\n"
+            "(Lu, Letey, Zavatone-Veth, Maiti, Pehlevan, PNAS 2025, arXiv 2405.11751).\n\n"
+            "e_ICL: test error on new tasks w ~ N(0, I); e_IDG: test error on the k pretraining\n"
+            "tasks. Both are computed in the limit d -> inf at fixed ratios tau, alpha, kappa."),
+        epilog=EPILOG_PARAMS + """
+examples:
+  icl-asymptotics theory --tau 0.5,2 --kappa inf
+  icl-asymptotics theory --tau log:0.1:10:50 --lam 0,0.01 --format csv -o curve.csv
+  icl-asymptotics simulate --tau 0.5,2 --d 40 --seeds 4 --cache cache/ --format csv
+  icl-asymptotics curve --tau log:0.1:10:200 --lam 0,0.01,0.1 -o double_descent.png
+  icl-asymptotics curve --kappa log:0.05:50:100 --tau 10 --simulate --d 40 -o kappa.pdf
+  icl-asymptotics phase --kappa log:0.05:20:60 --tau log:0.1:20:60 -o phase.png
+  icl-asymptotics reproduce figures/ --quick
+
+Run 'icl-asymptotics COMMAND --help' for the options of each command.""")
+    parser.add_argument("--version", action="version", version=_version())
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("theory", formatter_class=fmt, epilog=SPEC_HELP,
+                       help="theory errors e_ICL, e_IDG on a parameter grid",
+                       description="Asymptotic e_ICL and e_IDG (THEORY.md section 4) on the "
+                                   "Cartesian grid of the given parameter values.")
+    _add_params(p)
+    _add_output(p)
+    p.add_argument("--details", action="store_true",
+                   help="also print q, the effective ridge nu, sigma2 and the fixed-point "
+                        "converged flag and residual")
+    p.set_defaults(func=cmd_theory)
+
+    p = sub.add_parser("simulate", formatter_class=fmt, epilog=SPEC_HELP,
+                       help="finite-d simulation on a parameter grid (mean +- sem per point)",
+                       description="Train linear attention exactly at finite d on every grid "
+                                   "point (several seeds) and print one row per point: mean and "
+                                   "standard error of the test errors, next to the d -> inf "
+                                   "theory.")
+    _add_params(p)
+    _add_sim(p)
+    _add_output(p)
+    p.set_defaults(func=cmd_simulate)
+
+    p = sub.add_parser("curve", formatter_class=fmt, epilog=SPEC_HELP + """
+the x axis is the one parameter given as a range (log-spaced ranges give a log axis); one
+other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) per value.
+""", help="learning-curve figure against one parameter",
+                       description="Learning curves e_ICL and e_IDG against one parameter, "
+                                   "optionally with simulation points (mean +- sem).")
+    _add_params(p)
+    _add_figure(p)
+    p.add_argument("--errors", choices=("icl,idg", "icl", "idg"), default="icl,idg",
+                   help="which errors to draw [default icl,idg]")
+    p.add_argument("--logy", action="store_true", help="logarithmic y axis")
+    p.add_argument("--simulate", action="store_true",
+                   help="add finite-d simulation points (mean +- sem over --seeds)")
+    p.add_argument("--sim-x", type=_spec_type("sim-x"), metavar="SPEC",
+                   help="x values of the simulation points [default 6 points spanning the range]")
+    _add_sim(p, d_default=40, seeds_default=4)
+    p.set_defaults(func=cmd_curve)
+
+    p = sub.add_parser("phase", formatter_class=fmt, epilog=SPEC_HELP + "\n" + BOUNDARY_HELP,
+                       help="phase diagram over two parameters with the memorisation/ICL "
+                            "boundary",
+                       description="Heat map of e_ICL, e_IDG, their gap or relative gap over two "
+                                   "parameters (the two given as ranges), with the "
+                                   "memorisation/ICL boundary as a contour.")
+    _add_params(p)
+    _add_figure(p)
+    p.add_argument("--quantity", choices=("relgap", "gap", "e_icl", "e_idg"), default="relgap",
+                   help="colour: relgap = (e_ICL - e_IDG)/e_ICL, gap = e_ICL - e_IDG, or an error "
+                        "[default relgap]")
+    p.add_argument("--threshold", type=_fraction, default=0.5,
+                   help="relative gap on the boundary contour [default 0.5]")
+    p.add_argument("--x", choices=PARAMS, help="horizontal axis [default kappa if ranged]")
+    p.add_argument("--y", choices=PARAMS, help="vertical axis")
+    p.set_defaults(func=cmd_phase)
+
+    p = sub.add_parser("reproduce", formatter_class=fmt,
+                       help="regenerate the paper-style figure set into a folder",
+                       description="Regenerate the figure set: (a) double descent in tau for "
+                                   "several lambda, (b) non-monotone alpha dependence, (c) kappa "
+                                   "transition with ridge/Bayes and dMMSE baselines, (d) phase "
+                                   "diagram. --quick: CI size (small d, few seeds, coarse grids).",
+                       epilog=BOUNDARY_HELP)
+    p.add_argument("outdir", help="output folder (created if missing)")
+    p.add_argument("--quick", action="store_true",
+                   help="CI-sized run (d = 20, 2 seeds, coarse grids; about a minute)")
+    p.add_argument("--no-simulate", action="store_true", help="theory curves only")
+    p.add_argument("--format", choices=("png", "pdf", "svg"), default="png",
+                   help="figure format [default png]")
+    p.add_argument("--only", metavar="LIST", help="comma list of figures to make, from a,b,c,d")
+    g = p.add_argument_group("finite-d simulation (defaults depend on --quick)")
+    g.add_argument("--d", type=_positive_int("d", 2), help="dimension d [quick 20, full 80]")
+    g.add_argument("--seeds", type=_positive_int("seeds"), help="replicates [quick 2, full 8]")
+    g.add_argument("--seed", type=_nonneg_int, default=0, help="root seed [default 0]")
+    g.add_argument("--cache", metavar="DIR", help="resumable cache folder")
+    g.add_argument("--jobs", type=_positive_int("jobs"), default=1, help="worker processes [1]")
+    g.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.set_defaults(func=cmd_reproduce)
+    return parser
+
+
+def _version() -> str:
+    from asymptotics import __version__
+
+    return f"icl-asymptotics {__version__}"
+
+
+def main(argv=None) -> int:
+    """Entry point of ``icl-asymptotics``; returns the exit status (0 ok, 2 bad arguments or
+    values, 1 a computation that failed, e.g. a fixed point that did not converge)."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:
+        return int(exc.code or 0)
+    prog = f"icl-asymptotics {args.command}"
+    try:
+        if getattr(args, "only", None):
+            bad = set(args.only.split(",")) - {"a", "b", "c", "d"}
+            if bad:
+                raise CLIError(f"--only takes figures from a,b,c,d; got {','.join(sorted(bad))}")
+        return args.func(args)
+    except (CLIError, ValueError) as exc:
+        sys.stderr.write(f"{prog}: error: {_one_line(exc)}\n")
+        return 2
+    except (RuntimeError, OSError) as exc:
+        sys.stderr.write(f"{prog}: failed: {_one_line(exc)}\n")
+        return 1
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split())
+
+
+if __name__ == "__main__":
+    sys.exit(main())

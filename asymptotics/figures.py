@@ -1,0 +1,257 @@
+"""The paper-style figure set, and the glue between simulation sweeps and :mod:`asymptotics.plot`.
+
+``build(name, quick=...)`` returns one matplotlib figure of the set
+(a) double descent in tau, (b) alpha dependence, (c) kappa transition with baselines,
+(d) phase diagram; ``reproduce(outdir, ...)`` writes them all plus a ``manifest.json``
+(package version, parameters, seeds). Simulation points come from :func:`simulate.sweep.sweep`
+(finite d, imported only when simulations are asked for) and dMMSE points from
+:func:`simulate.baselines.dmmse_mc`.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+
+from asymptotics._io import atomic_path
+
+PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
+
+# Figure parameters (chosen here, paper-style; rho = 0.1 throughout) and the two run sizes.
+SIZES = {
+    "quick": {"d": 20, "n_seeds": 2, "n_theory": 120, "n_phase": 48, "n_contexts": 2000},
+    "full": {"d": 80, "n_seeds": 8, "n_theory": 400, "n_phase": 160, "n_contexts": 20000},
+}
+FIGURES = {
+    "a": {"file": "a_double_descent", "what": "double descent of e_ICL, e_IDG in tau",
+          "params": {"alpha": 2.0, "kappa": 1.0, "rho": 0.1},
+          "lams": [0.0, 1e-3, 1e-2, 1e-1], "tau": (0.1, 10.0),
+          "sim_tau": {"quick": [0.3, 0.6, 2.0, 5.0],
+                      "full": [0.2, 0.35, 0.5, 0.7, 1.5, 2.0, 3.0, 5.0]}},
+    "b": {"file": "b_alpha_dependence", "what": "non-monotone dependence on alpha",
+          "params": {"tau": 2.0, "rho": 0.1, "lam": 0.0},
+          "kappas": [0.25, 1.0, 4.0], "alpha": (0.1, 20.0),
+          # l = alpha d >= 20 tokens: shorter contexts are far from the l -> inf theory
+          "sim_alpha": {"quick": [1.0, 2.0, 5.0, 10.0],
+                        "full": [0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0]}},
+    "c": {"file": "c_kappa_transition", "what": "kappa transition with baselines",
+          "params": {"tau": 10.0, "alpha": 2.0, "rho": 0.1, "lam": 0.0}, "kappa": (0.05, 50.0),
+          # k = kappa d >= 5 tasks at the smallest kappa: fewer is far from the k -> inf theory
+          "sim_kappa": {"quick": [0.25, 0.5, 1.0, 2.0, 5.0],
+                        "full": [0.1, 0.2, 0.5, 1.0, 2.0, 5.0, 10.0]}},
+    "d": {"file": "d_phase_diagram", "what": "phase diagram kappa x tau (relative gap)",
+          "params": {"alpha": 4.0, "rho": 0.1, "lam": 0.0}, "kappa": (0.05, 20.0),
+          "tau": (0.1, 30.0), "threshold": 0.5},
+}
+
+
+def _plt():
+    from asymptotics import plot  # selects a headless backend before pyplot is imported
+
+    import matplotlib.pyplot as plt
+    return plot, plt
+
+
+def _new_figure(size=(7.6, 4.0)):
+    plot, plt = _plt()
+    with plt.rc_context(plot.STYLE):
+        return plt.figure(figsize=size, layout="constrained")
+
+
+def save(fig, path, dpi=150) -> str:
+    """Save ``fig`` atomically (format from the suffix: png, pdf, svg) and close it."""
+    _, plt = _plt()
+    fmt = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
+    if fmt not in ("png", "pdf", "svg"):
+        plt.close(fig)
+        raise ValueError(f"figure format must be png, pdf or svg; got {path!r}")
+    try:
+        with atomic_path(path) as tmp:
+            # no creation date in PDF/SVG, so identical inputs give identical files
+            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight",
+                        metadata={"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt))
+    finally:
+        plt.close(fig)
+    return os.fspath(path)
+
+
+# ----------------------------------------------------------------------------- simulation glue
+def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, progress=True):
+    """Finite-d simulation on ``grid`` (dict of parameter -> value(s), Cartesian product) as
+    columns: the parameters, ``d, n_seeds, n_ok, n_failed, seed``, ``icl_mean, icl_sem, idg_mean,
+    idg_sem`` (standard error with ddof = 1) and the d -> inf theory ``e_icl, e_idg`` at the same
+    points. Runs :func:`simulate.sweep.sweep`; each (point, replicate) has its own random stream,
+    so the numbers do not depend on ``n_jobs``. A failed replicate is counted in ``n_failed`` (the
+    sweep records it instead of aborting); a point with ``n_ok = 0`` has NaN means."""
+    from asymptotics.theory import e_icl, e_idg
+    from simulate.sweep import sweep
+
+    full = {p: np.atleast_1d(np.asarray(grid.get(p, 0.0 if p == "lam" else np.nan), float))
+            for p in PARAMS}
+    missing = [p for p in PARAMS if np.isnan(full[p]).any()]
+    if missing:
+        raise ValueError(f"simulation grid is missing parameter(s) {', '.join(missing)}")
+    res = sweep({p: full[p].tolist() for p in PARAMS}, d=d, n_seeds=n_seeds, seed=seed,
+                cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
+    rows = res.summary()
+    cols = {p: np.array([float(r[p]) for r in rows]) for p in PARAMS}
+    cols["d"] = np.array([int(r.get("d", d)) for r in rows])
+    cols["n_seeds"] = np.full(len(rows), int(n_seeds))
+    cols["n_ok"] = np.array([int(r["n_ok"]) for r in rows])
+    cols["n_failed"] = np.array([int(r["n_failed"]) for r in rows])
+    cols["seed"] = np.full(len(rows), int(seed))
+    for e in ("icl", "idg"):
+        cols[f"{e}_mean"] = np.array([float(r[f"{e}_mean"]) for r in rows])
+        cols[f"{e}_sem"] = np.array([float(r[f"{e}_sem"]) for r in rows])
+    args = [cols[p] for p in PARAMS]
+    cols["e_icl"] = np.asarray(e_icl(*args), float)
+    cols["e_idg"] = np.asarray(e_idg(*args), float)
+    return cols
+
+
+def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):
+    """dMMSE Monte Carlo (:func:`simulate.baselines.dmmse_mc`) at each finite kappa, as columns
+    ``kappa, icl_mean, icl_sem, idg_mean, idg_sem, d, n_contexts``. Point i uses the stream
+    ``SeedSequence(seed, spawn_key=(i,))``."""
+    from simulate.baselines import dmmse_mc
+
+    out = {k: [] for k in ("kappa", "icl_mean", "icl_sem", "idg_mean", "idg_sem")}
+    for i, kappa in enumerate(kappas):
+        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
+        r = dmmse_mc(d, alpha, kappa, rho, n_contexts, rng)
+        out["kappa"].append(float(kappa))
+        for e in ("icl", "idg"):
+            out[f"{e}_mean"].append(getattr(r, e).mean)
+            out[f"{e}_sem"].append(getattr(r, e).sem)
+    cols = {k: np.array(v) for k, v in out.items()}
+    cols["d"] = np.full(len(cols["kappa"]), int(d))
+    cols["n_contexts"] = np.full(len(cols["kappa"]), int(n_contexts))
+    return cols
+
+
+# ----------------------------------------------------------------------------- CLI figures
+def curve_figure(x_name, x, *, series=None, logx=False, logy=False, errors=("icl", "idg"),
+                 sim_x=None, d=40, n_seeds=4, seed=0, cache_dir=None, n_jobs=1, progress=True,
+                 title=None, **params):
+    """Learning-curve figure (``icl-asymptotics curve``): theory against ``x_name`` and, if
+    ``sim_x`` is given, simulation points at those x values for every series value."""
+    plot, plt = _plt()
+    sim = None
+    if sim_x is not None:
+        grid = dict(params, **{x_name: list(sim_x)})
+        if series is not None:
+            grid[series[0]] = list(series[1])
+        sim = simulate_summary(grid, d=d, n_seeds=n_seeds, seed=seed, cache_dir=cache_dir,
+                               n_jobs=n_jobs, progress=progress)
+    with plt.rc_context(plot.STYLE):
+        fig = _new_figure()
+        ax = fig.add_subplot()
+        if title:
+            ax.set_title(title)
+        plot.learning_curves(x_name, x, series=series, errors=errors, sim=sim, ax=ax, logx=logx,
+                             logy=logy, **params)
+    return fig
+
+
+def phase_figure(x_name, x, y_name, y, *, quantity="relgap", threshold=0.5, logx=True,
+                 logy=True, title=None, **params):
+    """Phase-diagram figure (``icl-asymptotics phase``)."""
+    plot, plt = _plt()
+    with plt.rc_context(plot.STYLE):
+        fig = _new_figure((6.4, 4.6))
+        ax = fig.add_subplot()
+        if title:
+            ax.set_title(title)
+        plot.phase_diagram(x_name, x, y_name, y, quantity=quantity, threshold=threshold, ax=ax,
+                           logx=logx, logy=logy, **params)
+    return fig
+
+
+# ----------------------------------------------------------------------------- the figure set
+def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cache_dir=None,
+          n_jobs=1, progress=False):
+    """One figure of the set (``name`` in ``FIGURES``: 'a', 'b', 'c', 'd') at quick or full
+    size. Returns ``(figure, record)`` where ``record`` lists what was computed (for the
+    manifest)."""
+    if name not in FIGURES:
+        raise ValueError(f"figure name must be one of {', '.join(FIGURES)}; got {name!r}")
+    size = "quick" if quick else "full"
+    spec, z = FIGURES[name], SIZES[size]
+    d = z["d"] if d is None else d
+    n_seeds = z["n_seeds"] if n_seeds is None else n_seeds
+    sim_kw = dict(d=d, n_seeds=n_seeds, seed=seed, cache_dir=cache_dir, n_jobs=n_jobs,
+                  progress=progress)
+    plot, plt = _plt()
+    p = spec["params"]
+    record = {"figure": name, "what": spec["what"], "size": size, "params": p}
+    if name == "a":
+        tau = np.geomspace(*spec["tau"], 2 * z["n_theory"] + 1)  # odd count puts tau = 1 on it
+        kw = dict(p)
+        if simulate:
+            kw["sim"] = simulate_summary(dict(p, tau=spec["sim_tau"][size], lam=spec["lams"]),
+                                         **sim_kw)
+            record["sim_tau"] = spec["sim_tau"][size]
+        fn, args = plot.double_descent, (tau, spec["lams"])
+        record["lams"] = spec["lams"]
+    elif name == "b":
+        alpha = np.geomspace(*spec["alpha"], z["n_theory"])
+        kw = dict(p)
+        if simulate:
+            kw["sim"] = simulate_summary(
+                dict(p, alpha=spec["sim_alpha"][size], kappa=spec["kappas"]), **sim_kw)
+            record["sim_alpha"] = spec["sim_alpha"][size]
+        fn, args = plot.alpha_dependence, (alpha, spec["kappas"])
+        record["kappas"] = spec["kappas"]
+    elif name == "c":
+        kappa = np.geomspace(*spec["kappa"], z["n_theory"])
+        kw = dict(p)
+        if simulate:
+            ks = spec["sim_kappa"][size]
+            kw["sim"] = simulate_summary(dict(p, kappa=ks), **sim_kw)
+            kw["dmmse"] = dmmse_points(ks, d=d, alpha=p["alpha"], rho=p["rho"],
+                                       n_contexts=z["n_contexts"], seed=seed)
+            record.update(sim_kappa=ks, dmmse_contexts=z["n_contexts"])
+        fn, args = plot.kappa_transition, (kappa,)
+    else:
+        kappa = np.geomspace(*spec["kappa"], z["n_phase"])
+        tau = np.geomspace(*spec["tau"], z["n_phase"] + 1)
+        kw = dict(p, threshold=spec["threshold"])
+        fn, args = plot.phase_diagram, ("kappa", kappa, "tau", tau)
+        record["threshold"] = spec["threshold"]
+    if "sim" in kw:
+        record.update(d=int(d), n_seeds=int(n_seeds), seed=int(seed))
+    with plt.rc_context(plot.STYLE):
+        fig = _new_figure((6.4, 4.6) if name == "d" else (7.6, 4.0))
+        fn(*args, ax=fig.add_subplot(), **kw)
+    return fig, record
+
+
+def reproduce(outdir, *, quick=True, simulate=True, fmt="png", d=None, n_seeds=None, seed=0,
+              cache_dir=None, n_jobs=1, progress=True, only=None):
+    """Write the figure set into ``outdir`` (each file atomically) and ``manifest.json``.
+    Returns the list of paths written."""
+    from asymptotics import __version__
+
+    if not os.path.isdir(outdir):
+        raise ValueError(f"output directory does not exist: {outdir}")
+    names = list(FIGURES) if only is None else list(only)
+    written, records = [], []
+    for name in names:
+        fig, record = build(name, quick=quick, simulate=simulate, d=d, n_seeds=n_seeds,
+                            seed=seed, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
+        path = os.path.join(outdir, f"{FIGURES[name]['file']}.{fmt}")
+        save(fig, path)
+        record["file"] = os.path.basename(path)
+        records.append(record)
+        written.append(path)
+    manifest = {"package": "icl-asymptotics", "version": __version__,
+                "size": "quick" if quick else "full", "simulate": bool(simulate),
+                "figures": records}
+    path = os.path.join(outdir, "manifest.json")
+    with atomic_path(path) as tmp:
+        with open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(manifest, fh, indent=1)
+            fh.write("\n")
+    written.append(path)
+    return written

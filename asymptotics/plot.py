@@ -1,0 +1,372 @@
+"""Figures of the asymptotic theory, with optional simulation points and baselines.
+
+Every function draws on an optional matplotlib ``ax`` (a new figure if omitted) and returns it.
+Theory values come from :func:`asymptotics.theory.e_icl` / :func:`~asymptotics.theory.e_idg`; simulation and
+Monte Carlo data are passed in as columns (a dict of 1-D arrays or a pandas DataFrame, e.g. from
+:func:`asymptotics.figures.simulate_summary`); nothing here runs a simulation or writes a file.
+The core package never imports this module, so ``import asymptotics`` does not import matplotlib.
+On a headless Linux machine (no display, no ``MPLBACKEND``, not in a notebook kernel) the Agg
+backend is selected.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+import matplotlib
+
+if (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
+        and not os.environ.get("WAYLAND_DISPLAY") and "MPLBACKEND" not in os.environ
+        and "ipykernel" not in sys.modules):
+    matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.legend_handler import HandlerTuple  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+
+PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
+SYMBOL = {"tau": r"\tau", "alpha": r"\alpha", "kappa": r"\kappa", "rho": r"\rho",
+          "lam": r"\lambda"}
+AXIS_LABEL = {"tau": r"$\tau = n/d^2$", "alpha": r"$\alpha = \ell/d$",
+              "kappa": r"$\kappa = k/d$", "rho": r"noise $\rho$", "lam": r"ridge $\lambda$"}
+ERROR_LABEL = {"icl": r"$e_{\mathrm{ICL}}$", "idg": r"$e_{\mathrm{IDG}}$"}
+LINESTYLE = {"icl": "-", "idg": "--"}
+MARKER = {"icl": "o", "idg": "s"}
+QUANTITY_LABEL = {
+    "relgap": r"$(e_{\mathrm{ICL}} - e_{\mathrm{IDG}})\,/\,e_{\mathrm{ICL}}$",
+    "gap": r"$e_{\mathrm{ICL}} - e_{\mathrm{IDG}}$",
+    "e_icl": r"$e_{\mathrm{ICL}}$", "e_idg": r"$e_{\mathrm{IDG}}$",
+}
+STYLE = {"font.size": 10, "axes.labelsize": 11, "axes.titlesize": 10, "legend.fontsize": 8,
+         "legend.title_fontsize": 8, "xtick.labelsize": 9, "ytick.labelsize": 9,
+         "legend.framealpha": 0.85, "figure.dpi": 100, "savefig.bbox": "tight"}
+
+
+def _fmt(v: float) -> str:
+    if np.isinf(v):
+        return r"\infty"
+    return f"{v:.4g}".replace("e-0", "e-").replace("e+0", "e")
+
+
+def param_text(params: dict) -> str:
+    """Math-text summary such as ``$\\alpha=2$, $\\rho=0.1$`` of the fixed parameters."""
+    parts = []
+    for p in PARAMS:
+        if p in params:
+            v = float(params[p])
+            note = r"\ (\mathrm{ridgeless})" if p == "lam" and v == 0 else ""
+            parts.append(f"${SYMBOL[p]}={_fmt(v)}{note}$")
+    return ", ".join(parts)
+
+
+def _series_label(name: str, v: float) -> str:
+    if name == "lam" and v == 0:
+        return r"$\lambda=0$ (ridgeless)"
+    return f"${SYMBOL[name]}={_fmt(float(v))}$"
+
+
+def _need(params: dict, names) -> dict:
+    missing = [p for p in names if p not in params]
+    if missing:
+        raise ValueError(f"missing model parameter(s) {', '.join(missing)}: give a value for each "
+                         "of tau, alpha, kappa, rho, lam not on an axis")
+    unknown = sorted(set(params) - set(PARAMS))
+    if unknown:
+        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; expected {PARAMS}")
+    return {p: params[p] for p in names}
+
+
+def _check_name(name: str, role: str) -> None:
+    if name not in PARAMS:
+        raise ValueError(f"{role} must be one of {', '.join(PARAMS)}; got {name!r}")
+
+
+def theory(x_name: str, x, **params) -> dict[str, np.ndarray]:
+    """``{'icl': e_ICL(x), 'idg': e_IDG(x)}`` along parameter ``x_name`` at fixed ``params``."""
+    from asymptotics.theory import e_icl, e_idg
+
+    _check_name(x_name, "x_name")
+    full = dict(_need(params, [p for p in PARAMS if p != x_name]), **{x_name: np.asarray(x)})
+    args = [full[p] for p in PARAMS]
+    return {"icl": np.asarray(e_icl(*args), float), "idg": np.asarray(e_idg(*args), float)}
+
+
+def _axes(ax):
+    if ax is None:
+        _, ax = plt.subplots(figsize=(7.6, 4.0), layout="constrained")
+    return ax
+
+
+def _colors(n: int, cmap: str):
+    if n == 1:
+        return ["k"]
+    return [plt.get_cmap(cmap)(t) for t in np.linspace(0.0, 0.85, n)]
+
+
+def _column(data, name):
+    return np.asarray(data[name], dtype=float)
+
+
+def sim_label(data) -> str:
+    """Legend text stating the dimension(s) and number of seeds of simulation data."""
+    ds = sorted({int(v) for v in _column(data, "d")})
+    ns = sorted({int(v) for v in _column(data, "n_seeds")})
+    dtxt = ", ".join(map(str, ds))
+    ntxt = "-".join(map(str, (ns[0], ns[-1]) if len(ns) > 1 else ns))
+    return f"simulation: $d={dtxt}$, {ntxt} seeds\n(mean $\\pm$ s.e.m.)"
+
+
+def _set_ylim(ax, values, logy):
+    """Linear scale: start at 0 (errors are >= 0) and keep a divergence (the ridgeless peak)
+    from squashing the rest of the plot."""
+    v = np.concatenate([np.ravel(a) for a in values])
+    v = v[np.isfinite(v)]
+    if logy or v.size == 0:
+        return
+    ax.set_ylim(0, min(1.05 * v.max(), 3 * np.percentile(v, 90)))
+
+
+def learning_curves(x_name, x, *, series=None, errors=("icl", "idg"), sim=None, ax=None,
+                    logx=False, logy=False, cmap="viridis", legend=True, **params):
+    """Theory curves of e_ICL (solid) and e_IDG (dashed) against ``x_name``.
+
+    ``series=(name, values)`` draws one pair per value (colours); ``params`` fixes every other
+    parameter. ``sim``: simulation columns with ``x_name`` (and the series parameter),
+    ``icl_mean, icl_sem, idg_mean, idg_sem, d, n_seeds`` - drawn as mean +- sem error bars in the
+    colour of their curve (filled circles ICL, open squares IDG). Theory: THEORY.md section 4
+    (d -> inf); simulations are finite d.
+    """
+    _check_name(x_name, "x_name")
+    for e in errors:
+        if e not in ERROR_LABEL:
+            raise ValueError(f"errors must be drawn from ('icl', 'idg'); got {e!r}")
+    ax = _axes(ax)
+    x = np.asarray(x, float)
+    s_name, s_values = (series[0], np.atleast_1d(np.asarray(series[1], float))) if series \
+        else (None, np.array([np.nan]))
+    if s_name is not None:
+        _check_name(s_name, "series name")
+        if s_name == x_name:
+            raise ValueError("the series parameter must differ from the x-axis parameter")
+    fixed = _need(params, [p for p in PARAMS if p not in (x_name, s_name)])
+    colors = _colors(len(s_values), cmap)
+    drawn = []
+    for v, c in zip(s_values, colors):
+        pv = dict(fixed) if s_name is None else dict(fixed, **{s_name: v})
+        th = theory(x_name, x, **pv)
+        for e in errors:
+            ax.plot(x, th[e], LINESTYLE[e], color=c, lw=1.6)
+            drawn.append(th[e])
+        if sim is not None:
+            _sim_points(ax, sim, x_name, s_name, v, errors, c)
+    ax.set_xscale("log" if logx else "linear")
+    ax.set_yscale("log" if logy else "linear")
+    _set_ylim(ax, drawn + ([_column(sim, f"{e}_mean") + _column(sim, f"{e}_sem")
+                            for e in errors] if sim is not None else []), logy)
+    ax.set_xlabel(AXIS_LABEL[x_name])
+    ax.set_ylabel("test error")
+    if not ax.get_title():
+        ax.set_title(param_text(fixed))
+    if legend:
+        _legends(ax, s_name, s_values, colors, errors, sim)
+    return ax
+
+
+def _sim_points(ax, sim, x_name, s_name, v, errors, color):
+    xs = _column(sim, x_name)
+    keep = np.ones(xs.shape, bool) if s_name is None else np.isclose(_column(sim, s_name), v,
+                                                                   rtol=1e-12, atol=0)
+    order = np.argsort(xs[keep])
+    for e in errors:
+        ax.errorbar(xs[keep][order], _column(sim, f"{e}_mean")[keep][order],
+                    yerr=_column(sim, f"{e}_sem")[keep][order], fmt=MARKER[e], ms=4.5,
+                    color=color, mfc=color if e == "icl" else "white", mew=1.1, capsize=2,
+                    elinewidth=1, ls="none", zorder=3)
+
+
+def _legends(ax, s_name, s_values, colors, errors, sim, extra=()):
+    """One legend outside the axes, on the right, so it never hides a curve: the series values
+    (colours), then what each line style and marker means; titled with the simulation's d and
+    number of seeds."""
+    style = []
+    for e in errors:
+        line = Line2D([], [], color="k", ls=LINESTYLE[e])
+        if sim is None:
+            style.append((line, f"{ERROR_LABEL[e]} theory"))
+        else:
+            mark = Line2D([], [], color="k", marker=MARKER[e], ls="none",
+                          mfc="k" if e == "icl" else "white")
+            style.append(((line, mark), f"{ERROR_LABEL[e]} theory, simulation"))
+    style += [(h, h.get_label()) for h in extra]
+    series = []
+    if s_name is not None:
+        series = [(Line2D([], [], color=c, lw=2), _series_label(s_name, v))
+                  for v, c in zip(s_values, colors)]
+    entries = series + style
+    ax.legend([h for h, _ in entries], [t for _, t in entries], loc="upper left",
+              bbox_to_anchor=(1.02, 1.0), borderaxespad=0,
+              title=sim_label(sim) if sim is not None else None,
+              handler_map={tuple: HandlerTuple(ndivide=None, pad=0.4)})
+
+
+def double_descent(tau, lams, *, alpha, kappa, rho, sim=None, ax=None, logy=True):
+    """Figure (a): e_ICL, e_IDG against tau (log axis) for several ridge strengths, with the
+    interpolation peak at tau = 1 marked (ridgeless divergence, paper Result 1)."""
+    ax = learning_curves("tau", tau, series=("lam", lams), sim=sim, ax=ax, logx=True, logy=logy,
+                         alpha=alpha, kappa=kappa, rho=rho, legend=False)
+    ax.axvline(1.0, color="0.5", lw=0.8, ls=":", zorder=0)
+    peak = Line2D([], [], color="0.5", ls=":", label=r"interpolation peak $\tau=1$")
+    colors = _colors(len(np.atleast_1d(lams)), "viridis")
+    _legends(ax, "lam", np.atleast_1d(lams), colors, ("icl", "idg"), sim, extra=[peak])
+    return ax
+
+
+def alpha_dependence(alpha, kappas, *, tau, rho, lam=0.0, sim=None, ax=None):
+    """Figure (b): e_ICL, e_IDG against context length alpha (log axis) for several task
+    diversities kappa; interior minima of e_ICL are marked (for small kappa longer contexts
+    eventually hurt: the model memorises the pretraining tasks)."""
+    alpha = np.asarray(alpha, float)
+    ax = learning_curves("alpha", alpha, series=("kappa", kappas), sim=sim, ax=ax, logx=True,
+                         tau=tau, rho=rho, lam=lam, legend=False)
+    kappas = np.atleast_1d(np.asarray(kappas, float))
+    colors = _colors(len(kappas), "viridis")
+    for k, c in zip(kappas, colors):
+        e = theory("alpha", alpha, tau=tau, kappa=k, rho=rho, lam=lam)["icl"]
+        i = int(np.nanargmin(e))
+        if 0 < i < len(e) - 1:
+            ax.plot(alpha[i], e[i], marker="v", ms=8, color=c, mec="k", zorder=4)
+    mark = Line2D([], [], marker="v", color="0.5", mec="k", ls="none",
+                  label=r"minimum of $e_{\mathrm{ICL}}$ over $\alpha$")
+    _legends(ax, "kappa", kappas, colors, ("icl", "idg"), sim, extra=[mark])
+    return ax
+
+
+def kappa_transition(kappa, *, tau, alpha, rho, lam=0.0, sim=None, dmmse=None, ax=None,
+                     tau_limit=True):
+    """Figure (c): e_ICL and e_IDG against task diversity kappa (log axis) at large tau, with
+    baselines: the ridge/Bayes error for Gaussian tasks (:func:`asymptotics.baselines.ridge_error`),
+    the level rho + q/(1+q) that linear attention reaches as tau, kappa -> inf
+    (the ridgeless theory evaluated at tau = kappa = inf), and optionally dMMSE Monte Carlo points
+    (``dmmse`` columns ``kappa, icl_mean, icl_sem, idg_mean, idg_sem, d, n_contexts``).
+    ``tau_limit`` adds the tau -> inf theory (thin grey) that the finite-tau curves approach."""
+    from asymptotics.baselines import ridge_error
+
+    ax = learning_curves("kappa", kappa, sim=sim, ax=ax, logx=True, tau=tau, alpha=alpha,
+                         rho=rho, lam=lam, legend=False)
+    extra = []
+    if tau_limit and np.isfinite(tau):
+        th = theory("kappa", kappa, tau=np.inf, alpha=alpha, rho=rho, lam=lam)
+        for e in ("icl", "idg"):
+            ax.plot(kappa, th[e], LINESTYLE[e], color="0.6", lw=1.0, zorder=1)
+        extra.append(Line2D([], [], color="0.6", lw=1.0, label=r"theory at $\tau=\infty$"))
+    r = float(ridge_error(alpha, rho))
+    ax.axhline(r, color="tab:blue", lw=1.2, ls="-.")
+    extra.append(Line2D([], [], color="tab:blue", ls="-.",
+                        label=f"ridge / Bayes, Gaussian prior ({r:.3f})"))
+    o = float(theory("kappa", np.inf, tau=np.inf, alpha=alpha, rho=rho, lam=0.0)["icl"])
+    ax.axhline(o, color="tab:green", lw=1.2, ls=":")
+    extra.append(Line2D([], [], color="tab:green", ls=":",
+                        label=rf"$\rho + q/(1+q)$, $\tau,\kappa\to\infty$ ({o:.3f})"))
+    ax.axvline(1.0, color="0.6", lw=0.8, ls=(0, (1, 3)), zorder=0)
+    if dmmse is not None:
+        xs = _column(dmmse, "kappa")
+        for e, mfc in (("icl", "tab:red"), ("idg", "white")):
+            ax.errorbar(xs, _column(dmmse, f"{e}_mean"), yerr=_column(dmmse, f"{e}_sem"),
+                        fmt="^" if e == "icl" else "v", color="tab:red", mfc=mfc, ms=5,
+                        capsize=2, ls="none", zorder=3)
+        top = np.nanmax(_column(dmmse, "icl_mean") + _column(dmmse, "icl_sem"))
+        if np.isfinite(top) and top > ax.get_ylim()[1]:
+            ax.set_ylim(0, 1.05 * top)
+        d = sorted({int(v) for v in _column(dmmse, "d")})
+        nc = sorted({int(v) for v in _column(dmmse, "n_contexts")})
+        for e in ("icl", "idg"):
+            extra.append(Line2D([], [], color="tab:red", marker="^" if e == "icl" else "v",
+                                mfc="tab:red" if e == "icl" else "white", ls="none",
+                                label=f"dMMSE {ERROR_LABEL[e]}, MC $d={d[0]}$, "
+                                      f"{nc[0]} contexts"))
+    _legends(ax, None, [], [], ("icl", "idg"), sim, extra=extra)
+    return ax
+
+
+def phase_grid(x_name, x, y_name, y, **params) -> dict[str, np.ndarray]:
+    """Theory on the mesh ``y`` (rows) x ``x`` (columns): ``e_icl``, ``e_idg``, ``gap`` and
+    ``relgap = (e_icl - e_idg)/e_icl`` (NaN where e_ICL is infinite: ridgeless tau = 1)."""
+    from asymptotics.theory import e_icl, e_idg
+
+    _check_name(x_name, "x_name")
+    _check_name(y_name, "y_name")
+    if x_name == y_name:
+        raise ValueError("the two axes of a phase diagram must be different parameters")
+    fixed = _need(params, [p for p in PARAMS if p not in (x_name, y_name)])
+    full = dict(fixed, **{x_name: np.asarray(x, float)[None, :],
+                          y_name: np.asarray(y, float)[:, None]})
+    args = [full[p] for p in PARAMS]
+    icl = np.asarray(e_icl(*args), float)
+    idg = np.asarray(e_idg(*args), float)
+    finite = np.isfinite(icl) & np.isfinite(idg)
+    gap = np.where(finite, icl - np.where(finite, idg, 0), np.nan)
+    relgap = np.where(finite, gap / np.where(finite, icl, 1), np.nan)
+    return {"e_icl": icl, "e_idg": idg, "gap": gap, "relgap": relgap}
+
+
+def _edges(v, log):
+    v = np.asarray(v, float)
+    t = np.log(v) if log else v
+    mid = 0.5 * (t[1:] + t[:-1])
+    e = np.concatenate([[2 * t[0] - mid[0]], mid, [2 * t[-1] - mid[-1]]])
+    return np.exp(e) if log else e
+
+
+def phase_diagram(x_name, x, y_name, y, *, quantity="relgap", threshold=0.5, ax=None,
+                  logx=True, logy=True, cmap=None, **params):
+    """Figure (d): heat map of ``quantity`` over two parameters, with the memorisation/ICL
+    boundary: the contour relgap = ``threshold`` (solid white), and the asymptotic line kappa = 1
+    (dashed) when kappa is an axis. Criterion and its tau, alpha -> inf limit: docs/cli.md."""
+    if quantity not in QUANTITY_LABEL:
+        raise ValueError(f"quantity must be one of {', '.join(QUANTITY_LABEL)}; got {quantity!r}")
+    if not 0 < threshold < 1:
+        raise ValueError(f"threshold must satisfy 0 < threshold < 1; got {threshold!r}")
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    if x.size < 2 or y.size < 2:
+        raise ValueError("phase diagram axes need at least 2 values each")
+    ax = _axes(ax)
+    g = phase_grid(x_name, x, y_name, y, **params)
+    z = np.ma.masked_invalid(g[quantity])
+    if quantity in ("e_icl", "e_idg"):
+        norm, cmap = LogNorm(vmin=z.min(), vmax=z.max()), cmap or "magma"
+    elif quantity == "relgap":
+        norm, cmap = plt.Normalize(0, 1), cmap or "viridis"
+    else:
+        norm, cmap = plt.Normalize(0, float(z.max())), cmap or "viridis"
+    mesh = ax.pcolormesh(_edges(x, logx), _edges(y, logy), z, norm=norm, cmap=cmap,
+                         shading="flat", rasterized=True)
+    ax.figure.colorbar(mesh, ax=ax, label=QUANTITY_LABEL[quantity])
+    handles = []
+    rg = np.ma.masked_invalid(g["relgap"])
+    if rg.min() < threshold < rg.max():
+        ax.contour(x, y, rg, levels=[threshold], colors="white", linewidths=2.2)
+        ax.contour(x, y, rg, levels=[threshold], colors="k", linewidths=0.8)
+        handles.append(Line2D([], [], color="k", lw=2,
+                              label=f"boundary: relative gap $= {threshold:g}$"))
+    for name, line in ((x_name, ax.axvline), (y_name, ax.axhline)):
+        if name == "kappa":
+            line(1.0, color="w", ls="--", lw=1.2)
+            handles.append(Line2D([], [], color="0.4", ls="--",
+                                  label=r"$\kappa=1$ ($\tau,\alpha\to\infty$, $\rho\to 0$)"))
+        if name == "tau" and float(params.get("lam", 0.0)) == 0.0:
+            line(1.0, color="w", ls=":", lw=1.0)
+            handles.append(Line2D([], [], color="0.4", ls=":",
+                                  label=r"interpolation peak $\tau=1$"))
+    ax.set_xscale("log" if logx else "linear")
+    ax.set_yscale("log" if logy else "linear")
+    ax.set_xlim(_edges(x, logx)[[0, -1]])
+    ax.set_ylim(_edges(y, logy)[[0, -1]])
+    ax.set_xlabel(AXIS_LABEL[x_name])
+    ax.set_ylabel(AXIS_LABEL[y_name])
+    if not ax.get_title():
+        ax.set_title(param_text({p: v for p, v in params.items() if p not in (x_name, y_name)}))
+    if handles:
+        ax.legend(handles=handles, loc="upper right", facecolor="0.92")
+    return ax

@@ -1,0 +1,221 @@
+"""Command line: parsing, numbers against the library, exit codes, atomic output, figures."""
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import asymptotics
+from asymptotics.theory import e_icl, e_idg
+from asymptotics import cli
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+def run(argv, capsys):
+    rc = cli.main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+# ----------------------------------------------------------------------------- parameter syntax
+@pytest.mark.parametrize("text, expected, ranged, log", [
+    ("2.5", [2.5], False, False),
+    ("0.5,1,inf", [0.5, 1.0, np.inf], False, False),
+    ("0.1:0.5:5", [0.1, 0.2, 0.3, 0.4, 0.5], True, False),
+    ("log:1e-2:1e2:5", [1e-2, 1e-1, 1.0, 10.0, 100.0], True, True),
+    ("log:0.1:1:2,log:10:100:2", [0.1, 1.0, 10.0, 100.0], True, True),
+    ("0.5,log:1:100:3", [0.5, 1.0, 10.0, 100.0], True, True),
+    ("0.5:1:2,log:10:100:2", [0.5, 1.0, 10.0, 100.0], True, False),
+])
+def test_parse_spec(text, expected, ranged, log):
+    s = cli.parse_spec("kappa", text)
+    # linspace/geomspace endpoints are exact, interior points carry a few ulps of rounding
+    np.testing.assert_allclose(s.values, expected, rtol=1e-14)
+    assert (s.ranged, s.log) == (ranged, log)
+
+
+@pytest.mark.parametrize("name, text, needle", [
+    ("tau", "-1", "0 < tau"),
+    ("alpha", "inf", "alpha"),
+    ("rho", "0.1,nan", "rho"),
+    ("tau", "1:2", "START:STOP:N"),
+    ("tau", "1:2:1", "integer >= 2"),
+    ("tau", "1:2:x", "integer >= 2"),
+    ("tau", "log:0:1:5", "> 0"),
+    ("tau", "log:1:10", "log:START:STOP:N"),
+    ("lam", "abc", "cannot read"),
+    ("lam", "0.1,,0.2", "empty item"),
+    ("alpha", "0:1:3", "0 < alpha"),
+])
+def test_parse_spec_refuses(name, text, needle):
+    with pytest.raises(ValueError, match=name) as exc:
+        cli.parse_spec(name, text)
+    assert needle in str(exc.value)
+
+
+# ----------------------------------------------------------------------------- theory
+def test_theory_json_matches_library(capsys):
+    rc, out, err = run(["theory", "--tau", "0.5,2,inf", "--alpha", "log:0.5:8:3",
+                        "--kappa", "0.5,inf", "--rho", "0.1", "--lam", "0,0.01",
+                        "--format", "json"], capsys)
+    assert rc == 0 and err == ""
+    rows = json.loads(out)
+    assert len(rows) == 3 * 3 * 2 * 2
+    got = {(r["tau"], r["alpha"], r["kappa"], r["lam"]) for r in rows}
+    inf = float("inf")
+    assert len(got) == len(rows)
+    for r in rows:
+        p = [float(r[k]) for k in ("tau", "alpha", "kappa", "rho", "lam")]
+        assert r["kappa"] in (0.5, "inf") and r["tau"] in (0.5, 2.0, "inf")
+        # json carries repr(float), which round-trips float64 exactly
+        assert float(r["e_icl"]) == float(e_icl(*p))
+        assert float(r["e_idg"]) == float(e_idg(*p))
+    assert any(float(r["kappa"]) == inf for r in rows)
+
+
+def test_theory_csv_and_table(capsys, tmp_path):
+    path = tmp_path / "t.csv"
+    rc, out, _ = run(["theory", "--tau", "0.5,2", "--format", "csv", "-o", str(path)], capsys)
+    assert rc == 0 and out == ""
+    lines = path.read_text().splitlines()
+    assert lines[0] == "tau,alpha,kappa,rho,lam,e_icl,e_idg"
+    vals = [float(v) for v in lines[2].split(",")]
+    assert vals[-2] == e_icl(*vals[:5])  # repr round-trips exactly
+    rc, out, _ = run(["theory", "--tau", "1", "--format", "table"], capsys)
+    assert rc == 0
+    assert out.splitlines()[0].split() == ["tau", "alpha", "kappa", "rho", "lam", "e_icl",
+                                           "e_idg"]
+    assert out.splitlines()[2].split()[-2:] == ["inf", "inf"]  # ridgeless peak, not nan
+
+
+def test_theory_details_reports_fixed_point(capsys):
+    rc, out, _ = run(["theory", "--tau", "0.5,4", "--lam", "0.01", "--format", "json",
+                      "--details"], capsys)
+    assert rc == 0
+    rows = json.loads(out)
+    for r in rows:
+        assert r["converged"] is True and r["nu"] > 0
+        assert r["q"] == pytest.approx((1 + r["rho"]) / r["alpha"], rel=1e-15)  # definition
+
+
+# ----------------------------------------------------------------------------- simulate
+def test_simulate_summary_matches_direct_runs(capsys, tmp_path):
+    import simulate
+
+    rc, out, err = run(["simulate", "--tau", "0.5,2", "--alpha", "1", "--kappa", "2", "--d", "8",
+                        "--seeds", "3", "--seed", "7", "--format", "json", "--no-progress",
+                        "--cache", str(tmp_path / "cache")], capsys)
+    assert rc == 0, err
+    rows = json.loads(out)
+    assert [r["tau"] for r in rows] == [0.5, 2.0]
+    for r in rows:
+        direct = simulate.run(8, r["tau"], 1.0, 2.0, 0.1, 0.0, n_seeds=3, seed=7)
+        assert (r["d"], r["n_seeds"], r["n_ok"], r["n_failed"], r["seed"]) == (8, 3, 3, 0, 7)
+        # the same replicates (same seed streams); only the order of summation may differ
+        assert r["icl_mean"] == pytest.approx(direct.mean().icl, rel=1e-14)
+        assert r["idg_sem"] == pytest.approx(direct.sem().idg, rel=1e-12)
+        assert r["e_icl"] == e_icl(r["tau"], 1.0, 2.0, 0.1)  # theory alongside
+
+
+# ----------------------------------------------------------------------------- errors
+@pytest.mark.parametrize("argv, needle", [
+    (["theory", "--tau", "-1"], "tau"),
+    (["theory", "--kappa", "0"], "kappa"),
+    (["theory", "--alpha", "log:1:10"], "log:START:STOP:N"),
+    (["theory", "--format", "xml"], "format"),
+    (["thoery"], "invalid choice"),
+    (["curve", "--tau", "log:0.1:10:5"], "--output"),
+    (["curve", "--tau", "2", "-o", "x.png"], "exactly one parameter given as a range"),
+    (["curve", "--tau", "log:0.1:10:5", "--alpha", "1,2", "--kappa", "1,2", "-o", "x.png"],
+     "at most one parameter"),
+    (["curve", "--tau", "log:0.1:10:5", "-o", "x.txt"], ".png"),
+    (["phase", "--tau", "log:0.1:10:5", "-o", "x.png"], "exactly two parameters"),
+    (["phase", "--tau", "log:0.1:10:5", "--kappa", "log:0.1:10:5", "--threshold", "1.5",
+      "-o", "x.png"], "threshold"),
+    (["theory", "-o", "/nonexistent-dir/x.csv"], "output directory does not exist"),
+    (["simulate", "--d", "1"], "d must be an integer >= 2"),
+    (["simulate", "--d", "10", "--alpha", "0.01"], "alpha"),  # l rounds to 0: simulator refuses
+    (["simulate", "--tau", "inf"], "tau"),  # not simulable
+    (["reproduce", "out", "--only", "a,z"], "--only"),
+])
+def test_bad_arguments_exit_2_with_one_line(argv, needle, capsys, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    rc, out, err = run(argv, capsys)
+    assert rc == 2
+    assert out == ""
+    assert err.count("\n") == 1 and err.startswith("icl-asymptotics")
+    assert needle in err
+    assert list(tmp_path.iterdir()) == []  # nothing written
+
+
+def test_help_teaches(capsys):
+    rc, out, _ = run(["--help"], capsys)
+    assert rc == 0
+    for needle in ("tau = n/d^2", "alpha = l/d", "kappa = k/d", "log:1e-2:1e2:50", "examples"):
+        assert needle in out
+    rc, out, _ = run(["phase", "--help"], capsys)
+    assert rc == 0 and "(e_ICL - e_IDG) / e_ICL" in out and "--threshold" in out
+
+
+def test_module_entry_point():
+    r = subprocess.run([sys.executable, "-m", "asymptotics", "--version"], capture_output=True,
+                       text=True, timeout=60,
+                       cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    assert r.returncode == 0 and r.stdout.strip() == f"icl-asymptotics {asymptotics.__version__}"
+
+
+# ----------------------------------------------------------------------------- figures
+def _is_png(path):
+    data = path.read_bytes()
+    return data[:8] == PNG_MAGIC and len(data) > 10_000
+
+
+def test_curve_and_phase_write_png(capsys, tmp_path):
+    fig = tmp_path / "curve.png"
+    rc, _, err = run(["curve", "--tau", "log:0.1:10:41", "--lam", "0,0.01", "-o", str(fig)],
+                     capsys)
+    assert rc == 0, err
+    assert _is_png(fig)
+    fig = tmp_path / "phase.png"
+    rc, _, err = run(["phase", "--kappa", "log:0.1:10:12", "--tau", "log:0.2:20:13",
+                      "-o", str(fig)], capsys)
+    assert rc == 0, err
+    assert _is_png(fig)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.png", "phase.png"]  # no temps
+
+
+def test_failed_write_leaves_nothing(capsys, tmp_path, monkeypatch):
+    """A run that dies while writing the figure leaves neither a partial file nor a temp file,
+    and does not clobber an existing file."""
+    import matplotlib.figure
+
+    def broken_savefig(self, fname, **kw):
+        with open(fname, "wb") as fh:
+            fh.write(PNG_MAGIC)  # half a file, then the failure
+        raise OSError("disk full (simulated)")
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", broken_savefig)
+    target = tmp_path / "c.png"
+    rc, _, err = run(["curve", "--tau", "log:0.1:10:9", "-o", str(target)], capsys)
+    assert rc == 1 and "disk full" in err and err.count("\n") == 1
+    assert list(tmp_path.iterdir()) == []
+    target.write_bytes(b"old")
+    rc, _, _ = run(["curve", "--tau", "log:0.1:10:9", "-o", str(target)], capsys)
+    assert rc == 1
+    assert list(tmp_path.iterdir()) == [target] and target.read_bytes() == b"old"
+
+
+def test_reproduce_quick_theory_only(capsys, tmp_path):
+    rc, out, err = run(["reproduce", str(tmp_path / "figs"), "--quick", "--no-simulate"], capsys)
+    assert rc == 0, err
+    names = sorted(p.name for p in (tmp_path / "figs").iterdir())
+    assert names == ["a_double_descent.png", "b_alpha_dependence.png", "c_kappa_transition.png",
+                     "d_phase_diagram.png", "manifest.json"]
+    for n in names[:-1]:
+        assert _is_png(tmp_path / "figs" / n)
+    manifest = json.loads((tmp_path / "figs" / "manifest.json").read_text())
+    assert manifest["version"] == asymptotics.__version__ and manifest["simulate"] is False
+    assert out.split() == [str(tmp_path / "figs" / n) for n in names]

@@ -1,0 +1,167 @@
+"""Plotting: what is drawn is the library's theory; boundary criterion; figure files."""
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+import asymptotics
+from asymptotics.theory import e_icl, e_idg
+from asymptotics import figures, plot
+
+plt = pytest.importorskip("matplotlib.pyplot")
+
+
+@pytest.fixture
+def ax():
+    fig, ax = plt.subplots()
+    yield ax
+    plt.close(fig)
+
+
+def fake_sim(x_name="tau", xs=(0.5, 2.0), series=None, d=20, n_seeds=3):
+    """Simulation-summary columns with made-up means (the plot only draws them)."""
+    rows = [(x, s) for x in xs for s in (series[1] if series else [None])]
+    cols = {x_name: np.array([r[0] for r in rows], float)}
+    if series:
+        cols[series[0]] = np.array([r[1] for r in rows], float)
+    n = len(rows)
+    cols.update(icl_mean=np.linspace(1.0, 2.0, n), icl_sem=np.full(n, 0.05),
+                idg_mean=np.linspace(0.5, 1.0, n), idg_sem=np.full(n, 0.04),
+                d=np.full(n, d), n_seeds=np.full(n, n_seeds))
+    return cols
+
+
+def test_import_asymptotics_does_not_import_matplotlib():
+    code = "import sys, asymptotics, asymptotics.cli; print('matplotlib' in sys.modules)"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
+
+
+def test_learning_curves_draw_the_theory(ax):
+    tau = np.geomspace(0.2, 5, 30)
+    lams = [0.0, 0.1]
+    out = plot.learning_curves("tau", tau, series=("lam", lams), ax=ax, logx=True, alpha=2.0,
+                               kappa=1.0, rho=0.1)
+    assert out is ax
+    lines = [ln for ln in ax.get_lines() if len(ln.get_xdata()) == tau.size]
+    assert len(lines) == 4  # one e_ICL and one e_IDG line per lambda
+    expect = [e_icl(tau, 2.0, 1.0, 0.1, lams[0]),
+              e_idg(tau, 2.0, 1.0, 0.1, lams[0]),
+              e_icl(tau, 2.0, 1.0, 0.1, lams[1]),
+              e_idg(tau, 2.0, 1.0, 0.1, lams[1])]
+    for ln, e in zip(lines, expect):
+        np.testing.assert_array_equal(ln.get_ydata(), e)  # same function, same inputs
+    assert [ln.get_linestyle() for ln in lines] == ["-", "--", "-", "--"]
+    assert ax.get_xscale() == "log" and ax.get_ylim()[0] == 0
+
+
+def test_simulation_points_and_legend_state_d_and_seeds(ax):
+    sim = fake_sim(series=("lam", [0.0, 0.1]))
+    plot.learning_curves("tau", np.geomspace(0.2, 5, 20), series=("lam", [0.0, 0.1]), sim=sim,
+                         ax=ax, alpha=2.0, kappa=1.0, rho=0.1)
+    bars = ax.containers
+    assert len(bars) == 4  # (ICL, IDG) x two lambdas
+    y = np.sort(np.concatenate([b.lines[0].get_ydata() for b in bars]))
+    np.testing.assert_array_equal(y, np.sort(np.r_[sim["icl_mean"], sim["idg_mean"]]))
+    title = ax.get_legend().get_title().get_text()
+    assert "d=20" in title and "3 seeds" in title
+
+
+def test_missing_or_unknown_parameters_are_named(ax):
+    with pytest.raises(ValueError, match="kappa"):
+        plot.learning_curves("tau", [1.0, 2.0], ax=ax, alpha=1.0, rho=0.1, lam=0.0)
+    with pytest.raises(ValueError, match="x_name"):
+        plot.learning_curves("beta", [1.0, 2.0], ax=ax, alpha=1.0, kappa=1, rho=0.1, lam=0.0)
+    with pytest.raises(ValueError, match="threshold"):
+        plot.phase_diagram("kappa", [1, 2], "tau", [1, 2], threshold=1.0, ax=ax, alpha=1.0,
+                           rho=0.1, lam=0.0)
+    with pytest.raises(ValueError, match="quantity"):
+        plot.phase_diagram("kappa", [1, 2], "tau", [1, 2], quantity="x", ax=ax, alpha=1.0,
+                           rho=0.1, lam=0.0)
+
+
+def test_phase_grid_relative_gap():
+    kappa = np.array([0.3, 1.0, 3.0, np.inf])
+    tau = np.array([0.5, 1.0, 4.0])
+    g = plot.phase_grid("kappa", kappa, "tau", tau, alpha=2.0, rho=0.1, lam=0.0)
+    icl = e_icl(tau[:, None], 2.0, kappa[None, :], 0.1, 0.0)
+    idg = e_idg(tau[:, None], 2.0, kappa[None, :], 0.1, 0.0)
+    ok = np.isfinite(icl)
+    np.testing.assert_array_equal(g["relgap"][ok], (icl[ok] - idg[ok]) / icl[ok])  # same arithmetic
+    assert np.isnan(g["relgap"][1]).all()  # ridgeless tau = 1: inf/inf is reported as NaN
+    # kappa = inf: training and test task laws coincide, so the gap vanishes
+    np.testing.assert_allclose(g["relgap"][[0, 2], -1], 0.0, atol=1e-12)  # rounding only
+
+
+def test_boundary_criterion_limit():
+    """docs/cli.md: for tau -> inf and alpha -> inf (ridgeless) the relative gap is
+    (1-kappa)/(1+rho-kappa) below kappa = 1 and 0 above, so the threshold-t contour sits at
+    kappa = 1 - rho t/(1-t) (0.9 for rho = 0.1, t = 0.5)."""
+    rho, alpha = 0.1, 1e5
+    kappa = np.array([0.5, 0.85, 0.95, 2.0])
+    g = plot.phase_grid("kappa", kappa, "tau", np.array([np.inf]), alpha=alpha, rho=rho,
+                        lam=0.0)["relgap"][0]
+    limit = np.where(kappa < 1, (1 - kappa) / (1 + rho - kappa), 0.0)
+    # corrections are O(q) = O((1+rho)/alpha) ~ 1e-5, magnified near kappa = 1 by the
+    # square-root edge of the Marchenko-Pastur law: 1e-2 is generous there
+    np.testing.assert_allclose(g, limit, atol=1e-2)
+    assert g[1] > 0.5 > g[2]
+
+
+def test_phase_diagram_draws_boundary_and_kappa_line(ax):
+    kappa, tau = np.geomspace(0.05, 20, 25), np.geomspace(0.1, 30, 24)
+    out = plot.phase_diagram("kappa", kappa, "tau", tau, ax=ax, alpha=4.0, rho=0.1, lam=0.0)
+    assert out is ax
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("relative gap" in t for t in labels)
+    assert any(r"\kappa=1" in t for t in labels)
+    assert any(r"\tau=1" in t for t in labels)  # ridgeless: interpolation peak line
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log"
+
+
+def test_kappa_transition_baselines(ax):
+    from asymptotics.baselines import ridge_error
+
+    dmmse = {"kappa": np.array([0.1, 1.0]), "icl_mean": np.array([1.0, 0.6]),
+             "icl_sem": np.array([0.01, 0.01]), "idg_mean": np.array([0.2, 0.4]),
+             "idg_sem": np.array([0.01, 0.01]), "d": np.array([20, 20]),
+             "n_contexts": np.array([500, 500])}
+    plot.kappa_transition(np.geomspace(0.05, 50, 40), tau=10.0, alpha=2.0, rho=0.1, ax=ax,
+                          dmmse=dmmse)
+    levels = {float(ln.get_ydata()[0]) for ln in ax.get_lines()
+              if len(set(np.asarray(ln.get_ydata(), float))) == 1}
+    assert float(ridge_error(2.0, 0.1)) in levels
+    q = (1 + 0.1) / 2.0
+    # rho + q/(1+q): THEORY.md section 4, tau, kappa -> inf; the plot takes the theory there
+    assert any(abs(v - (0.1 + q / (1 + q))) < 1e-12 for v in levels)  # rounding only
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert any("dMMSE" in t and "d=20" in t for t in labels)
+
+
+def test_double_descent_and_alpha_figures(ax):
+    plot.double_descent(np.geomspace(0.1, 10, 41), [0.0, 0.01], alpha=2.0, kappa=1.0, rho=0.1,
+                        ax=ax)
+    assert any(np.all(np.asarray(ln.get_xdata()) == 1.0) for ln in ax.get_lines())  # peak line
+    _, ax2 = plt.subplots()
+    plot.alpha_dependence(np.geomspace(0.1, 20, 60), [0.25, 4.0], tau=2.0, rho=0.1, ax=ax2)
+    marks = [ln for ln in ax2.get_lines() if ln.get_marker() == "v" and len(ln.get_xdata()) == 1]
+    assert len(marks) >= 1  # small kappa: e_ICL has an interior minimum in alpha
+    plt.close(ax2.figure)
+
+
+@pytest.mark.parametrize("suffix, magic", [(".png", b"\x89PNG"), (".pdf", b"%PDF"),
+                                           (".svg", b"<?xml")])
+def test_save_formats(tmp_path, suffix, magic):
+    fig, _ = figures.build("d", quick=True, simulate=False)
+    path = tmp_path / f"phase{suffix}"
+    figures.save(fig, path)
+    assert path.read_bytes()[:len(magic)] == magic
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_save_refuses_unknown_format(tmp_path):
+    fig, _ = plt.subplots()
+    with pytest.raises(ValueError, match="png, pdf or svg"):
+        figures.save(fig, tmp_path / "x.jpg")
+    assert list(tmp_path.iterdir()) == []
