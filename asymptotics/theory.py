@@ -1,0 +1,241 @@
+"""Asymptotic ICL and IDG test errors of linear attention for every (tau, alpha, kappa, rho, lambda).
+
+Formulas: THEORY.md §4, "General ridge, both errors" (derived here; the ridgeless case is checked
+against the paper's Result 1 in ``asymptotics.ridgeless``, against an independent mpmath evaluation in
+``asymptotics.highprec`` and against finite-d simulation in ``simulate``). With ``q = (1+rho)/alpha``,
+``m`` the Marchenko–Pastur transform (``asymptotics.stieltjes``) and ``F2 = -m'``, the effective ridge
+``nu >= 0`` solves
+
+    h(nu) := nu (1 - (1 - nu m(q+nu))/tau) = lam.
+
+``h`` is convex with ``h(0) = 0`` and ``h'(nu) = 1 - T4(nu)/tau``, so the root is unique: ``nu = 0`` for
+``lam = 0, tau >= 1``; for ``lam = 0, tau < 1`` the positive root, which has the closed form
+
+    tau nu^2 - B nu - C = 0,  B = (1-tau)(q+1) - (1-tau) tau/kappa,  C = q (1-tau)^2/kappa
+
+(obtained by eliminating ``m`` with its quadratic; THEORY.md §4, derived in ``asymptotics.symbolic``);
+for ``lam > 0`` a vectorised Newton iteration started at the upper bound ``lam + (1+q)/tau`` decreases
+monotonically to the root (convexity), safeguarded by bisection.
+
+Singular points, handled on purpose:
+- ridgeless ``tau = 1``: the interpolation peak; both errors are ``+inf`` (``tau - T4 = 0``).
+- ``tau = inf``: ``nu = lam``, ``e_IDG = sigma2 + B5`` and the ``e_IDG/tau`` term of ``e_ICL`` vanishes.
+- ``kappa = inf``: ``m = 1/(1+z)`` (infinite task diversity; then ``e_ICL = e_IDG``).
+- ``kappa -> 0`` and ``rho = 0`` need nothing special: all formulas stay finite and well conditioned.
+
+Accuracy: a few ulps of the result away from the peak, degrading like ``1/|tau - 1|`` next to it
+(ridgeless) and like ``eps * lam`` for very large ridge (``B5`` cancels terms of size ``nu ~ lam``);
+``asymptotics.highprec`` evaluates the same theory at arbitrary precision where that matters.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from asymptotics._validate import check_params
+from asymptotics.stieltjes import _m_and_s
+
+
+class ConvergenceError(RuntimeError):
+    """The effective-ridge fixed point did not converge at some parameter point."""
+
+
+@dataclass(frozen=True)
+class TheoryResult:
+    """Every intermediate of the asymptotic theory at each (broadcast) parameter point.
+
+    Arrays share the broadcast shape of the inputs (0-d for scalar inputs). ``converged`` and
+    ``residual`` (relative, ``|h(nu) - lam| / max(lam, nu, tiny)``) are per point; ``iterations`` is
+    the number of Newton steps taken by the slowest point (0 when closed forms covered everything).
+    Where ``converged`` is False the errors are NaN: use ``e_icl``/``e_idg`` to get an exception instead.
+    """
+
+    tau: np.ndarray
+    alpha: np.ndarray
+    kappa: np.ndarray
+    rho: np.ndarray
+    lam: np.ndarray
+    q: np.ndarray
+    nu: np.ndarray
+    b: np.ndarray
+    m_q: np.ndarray
+    m_b: np.ndarray
+    F2_b: np.ndarray
+    sigma2: np.ndarray
+    T1: np.ndarray
+    T2: np.ndarray
+    T3: np.ndarray
+    T4: np.ndarray
+    B5: np.ndarray
+    e_icl: np.ndarray
+    e_idg: np.ndarray
+    converged: np.ndarray
+    residual: np.ndarray
+    iterations: int
+
+    def __repr__(self) -> str:
+        n = np.size(self.tau)
+        ok = int(np.count_nonzero(self.converged))
+        if n == 1:
+            keys = ("tau", "alpha", "kappa", "rho", "lam", "q", "nu", "sigma2", "e_icl", "e_idg")
+            body = ", ".join(f"{k}={float(np.ravel(getattr(self, k))[0]):.10g}" for k in keys)
+            return f"TheoryResult({body}, converged={bool(np.all(self.converged))}, " \
+                   f"residual={float(np.max(self.residual)):.1e})"
+        return (f"TheoryResult(shape={np.shape(self.tau)}, converged={ok}/{n}, "
+                f"max residual={float(np.max(self.residual)):.1e}, iterations={self.iterations})")
+
+    def as_dict(self) -> dict:
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+def _h_and_slope(nu, q, kappa, tau):
+    """``h(nu) = nu - (nu/tau)(1 - nu m)`` and ``h'(nu) = 1 - T4/tau`` at ``b = q + nu``."""
+    m, s, inv_k = _m_and_s(q + nu, kappa)
+    F2 = (m * m * inv_k + m) / s
+    T4 = 1.0 - 2.0 * nu * m + nu * nu * F2
+    return nu - (nu / tau) * (1.0 - nu * m), 1.0 - T4 / tau
+
+
+def _ridgeless_nu_below_one(tau, q, kappa):
+    """Positive root of ``tau nu^2 - B nu - C = 0`` (ridgeless, ``tau < 1``), cancellation-free."""
+    t = 1.0 - tau
+    inv_k = 1.0 / kappa
+    B = t * (q + 1.0) - t * tau * inv_k
+    C = q * t * t * inv_k
+    S = np.sqrt(B * B + 4.0 * tau * C)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(B >= 0, (B + S) / (2.0 * tau), 2.0 * C / (S - B))
+
+
+def _effective_ridge(tau, q, kappa, lam, rtol, maxiter):
+    """Vectorised solve of ``h(nu) = lam``; returns ``nu, converged, residual, iterations``."""
+    nu = np.zeros(tau.shape)
+    finite_tau = np.isfinite(tau)
+    nu[~finite_tau] = lam[~finite_tau]
+    closed = finite_tau & (lam == 0) & (tau < 1)
+    nu[closed] = _ridgeless_nu_below_one(tau[closed], q[closed], kappa[closed])
+    newton = finite_tau & (lam > 0)
+    iterations = 0
+    if np.any(newton):
+        idx = np.flatnonzero(newton)
+        t, qq, kk, ll = tau[idx], q[idx], kappa[idx], lam[idx]
+        hi = ll + (1.0 + qq) / t
+        over = t > 1
+        hi[over] = np.minimum(hi[over], ll[over] / (1.0 - 1.0 / t[over]))
+        lo = np.zeros_like(hi)
+        x = hi.copy()
+        # Working arrays hold only the still-active points (compacted every step).
+        while idx.size and iterations < maxiter:
+            iterations += 1
+            h, slope = _h_and_slope(x, qq, kk, t)
+            f = h - ll
+            lo = np.where(f < 0, x, lo)
+            hi = np.where(f > 0, x, hi)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x_new = x - f / slope
+            bad = ~np.isfinite(x_new) | (x_new < lo) | (x_new > hi)
+            x_new = np.where(bad, 0.5 * (lo + hi), x_new)
+            # From the right a convex h gives f > 0 at every iterate; f <= 0 means the root is
+            # reached to rounding.
+            done = (np.abs(x_new - x) <= rtol * np.abs(x_new)) | (f <= 0)
+            nu[idx[done]] = np.where(f[done] <= 0, x[done], x_new[done])
+            keep = ~done
+            idx, x, lo, hi = idx[keep], x_new[keep], lo[keep], hi[keep]
+            t, qq, kk, ll = t[keep], qq[keep], kk[keep], ll[keep]
+        nu[idx] = x  # not converged within maxiter: flagged by the residual check below
+    h, _ = _h_and_slope(nu, q, kappa, np.where(finite_tau, tau, 1.0))
+    with np.errstate(invalid="ignore"):
+        h = np.where(finite_tau, h, nu)
+    scale = np.maximum(np.maximum(lam, nu), np.finfo(float).tiny)
+    residual = np.abs(h - lam) / scale
+    # Newton convergence is judged on the step; this residual check (a few ulps of the terms of h)
+    # catches anything that stalled.
+    converged = residual <= 1e3 * np.finfo(float).eps * (1.0 + 1.0 / np.where(finite_tau, tau, 1.0))
+    return nu, converged, residual, iterations
+
+
+def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 4 * np.finfo(float).eps, maxiter: int = 100) -> TheoryResult:
+    """Solve the deterministic-equivalent equations and return every intermediate.
+
+    Parameters broadcast against each other: ``0 < tau <= inf`` (``n/d^2``; inf is the
+    ``tau -> inf`` limit), ``0 < alpha < inf`` (``l/d``), ``0 < kappa <= inf`` (``k/d``; inf is
+    infinite task diversity), ``rho >= 0`` (label-noise variance), ``lam >= 0`` (ridge; 0 is the
+    ridgeless limit ``lam -> 0+``). See the module docstring for formulas and singular points.
+    """
+    tau, alpha, kappa, rho, lam = check_params(tau, alpha, kappa, rho, lam)
+    shape = tau.shape
+    flat = [np.ravel(a) for a in (tau, alpha, kappa, rho, lam)]
+    size = flat[0].size
+    # Cache-sized chunks: the ~100 elementwise passes then run from cache instead of memory.
+    parts = [_solve_flat(*(a[i:i + _CHUNK] for a in flat), rtol, maxiter) for i in range(0, size, _CHUNK)]
+    if not parts:
+        parts = [_solve_flat(*flat, rtol, maxiter)]
+    iterations = max(p.pop("iterations") for p in parts)
+    return TheoryResult(**{k: np.concatenate([p[k] for p in parts]).reshape(shape) for k in parts[0]},
+                        iterations=iterations)
+
+
+_CHUNK = 1 << 14
+
+
+def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter) -> dict:
+    q = (1.0 + rho) / alpha
+    nu, converged, residual, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter)
+    b = q + nu
+    m_q, _, _ = _m_and_s(q, kappa)
+    m_b, s_b, inv_k = _m_and_s(b, kappa)
+    F2_b = (m_b * m_b * inv_k + m_b) / s_b
+    sigma2 = rho + q - q * q * m_q
+    T1 = 1.0 - b * m_b
+    T2 = 1.0 - 2.0 * b * m_b + b * b * F2_b
+    T3 = m_b - nu * F2_b
+    T4 = 1.0 - 2.0 * nu * m_b + nu * nu * F2_b
+    B5 = q * q * m_q + (nu * nu - q * q) * m_b - nu * b * b * F2_b
+
+    finite_tau = np.isfinite(tau)
+    peak = (lam == 0) & (tau == 1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # tau = inf: e_IDG = sigma2 + B5 and the e_IDG/tau term vanishes; ridgeless tau = 1: +inf.
+        e_idg = np.where(finite_tau, tau * (sigma2 + B5) / (tau - T4), sigma2 + B5)
+        e_idg = np.where(peak, np.inf, e_idg)
+        ratio = np.where(finite_tau, e_idg / tau, 0.0)
+        e_icl = 1.0 + rho - 2.0 * T1 + (1.0 + q) * T2 + (1.0 + q) * T3 * ratio
+    e_icl = np.where(peak, np.inf, e_icl)
+    e_icl = np.where(converged, e_icl, np.nan)
+    e_idg = np.where(converged, e_idg, np.nan)
+
+    return dict(tau=tau, alpha=alpha, kappa=kappa, rho=rho, lam=lam, q=q, nu=nu, b=b, m_q=m_q, m_b=m_b,
+                F2_b=F2_b, sigma2=sigma2, T1=T1, T2=T2, T3=T3, T4=T4, B5=B5, e_icl=e_icl, e_idg=e_idg,
+                converged=converged, residual=residual, iterations=iterations)
+
+
+def _checked(result: TheoryResult, value: np.ndarray):
+    if not np.all(result.converged):
+        bad = np.flatnonzero(~np.ravel(result.converged))[0]
+        point = {k: float(np.ravel(getattr(result, k))[bad]) for k in ("tau", "alpha", "kappa", "rho", "lam")}
+        raise ConvergenceError(
+            f"effective-ridge fixed point did not converge at {point} "
+            f"(relative residual {float(np.ravel(result.residual)[bad]):.3e}; "
+            f"{int(np.size(result.converged) - np.count_nonzero(result.converged))} point(s) affected)")
+    return float(value) if np.ndim(value) == 0 else value
+
+
+def e_icl(tau, alpha, kappa, rho, lam=0.0):
+    """Asymptotic ICL test error (fresh task ``w ~ N(0, I)``); THEORY.md §4.
+
+    Broadcasts over all five parameters; a float for scalar inputs. Ridgeless ``tau = 1`` gives
+    ``inf``. Raises ``ValueError`` for out-of-range input and ``ConvergenceError`` if the fixed point
+    failed anywhere (never an unconverged number).
+    """
+    r = solve(tau, alpha, kappa, rho, lam)
+    return _checked(r, r.e_icl)
+
+
+def e_idg(tau, alpha, kappa, rho, lam=0.0):
+    """Asymptotic in-distribution (IDG) test error (task uniform on the k training tasks); THEORY.md §4.
+
+    Same conventions as :func:`e_icl`.
+    """
+    r = solve(tau, alpha, kappa, rho, lam)
+    return _checked(r, r.e_idg)

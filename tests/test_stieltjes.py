@@ -1,0 +1,68 @@
+"""Marchenko–Pastur transform against sampled spectra, finite differences and kappa = inf."""
+import numpy as np
+import pytest
+
+from asymptotics.stieltjes import mp_stieltjes, mp_stieltjes_deriv
+
+D = 1000  # dimension of the sampled task covariance
+
+
+@pytest.fixture(scope="module")
+def spectra():
+    """Eigenvalues of R = (1/k) W W^T at d = 1000 for kappa below, at and above 1 (seeded)."""
+    rng = np.random.default_rng(20261123)
+    d = D
+    out = {}
+    for kappa in (0.25, 1.0, 4.0):
+        k = int(kappa * d)
+        W = rng.standard_normal((d, k))
+        out[kappa] = np.linalg.eigvalsh(W @ W.T / k)
+    return out
+
+
+@pytest.mark.parametrize("kappa", [0.25, 1.0, 4.0])
+@pytest.mark.parametrize("z", [0.05, 0.5, 3.0])
+def test_transform_matches_sampled_spectrum(spectra, kappa, z):
+    ev = spectra[kappa]
+    # Linear spectral statistics fluctuate by O(1/d) and carry an O(1/d) bias; 1/d = 1e-3. The
+    # resolvent norm 1/z scales both (z = 0.05 at kappa = 1 sits near the hard edge at 0).
+    tol = 10.0 / (D * min(z, 1.0) ** 2)
+    assert mp_stieltjes(z, kappa) == pytest.approx(np.mean(1 / (ev + z)), rel=tol)
+    assert -mp_stieltjes_deriv(z, kappa) == pytest.approx(np.mean(1 / (ev + z) ** 2), rel=3 * tol)
+
+
+def test_quadratic_and_both_branches():
+    z = np.geomspace(1e-6, 1e6, 61)[:, None]
+    kappa = np.array([1e-6, 1e-2, 0.5, 1.0, 1.0 + 1e-9, 2.0, 1e3, 1e9])[None, :]
+    m = mp_stieltjes(z, kappa)
+    a = z + 1 - 1 / kappa
+    assert np.all(m > 0)
+    # Relative residual of (z/kappa) m^2 + a m - 1 = 0, normalised by the largest term: rounding only.
+    terms = np.abs(np.stack([z / kappa * m**2, a * m, np.ones_like(m)]))
+    residual = np.abs(z / kappa * m**2 + a * m - 1) / terms.max(axis=0)
+    assert residual.max() < 1e-14  # a few ulps
+
+
+@pytest.mark.parametrize("kappa", [1e-3, 0.3, 1.0, 7.0, np.inf])
+def test_derivative_matches_finite_difference(kappa):
+    z = np.geomspace(1e-3, 1e3, 25)
+    h = 1e-5 * z
+    fd = (mp_stieltjes(z + h, kappa) - mp_stieltjes(z - h, kappa)) / (2 * h)
+    # Central difference: truncation O(h^2 m'''/m') = O(1e-10), rounding O(eps m/h) ~ 1e-11 relative.
+    np.testing.assert_allclose(mp_stieltjes_deriv(z, kappa), fd, rtol=1e-8)
+
+
+def test_kappa_inf_is_identity_covariance():
+    z = np.geomspace(1e-4, 1e4, 17)
+    np.testing.assert_allclose(mp_stieltjes(z, np.inf), 1 / (1 + z), rtol=1e-15)  # same expression
+    np.testing.assert_allclose(mp_stieltjes_deriv(z, np.inf), -1 / (1 + z) ** 2, rtol=4e-16)
+    # Large kappa approaches the identity with an O(1/kappa) correction.
+    np.testing.assert_allclose(mp_stieltjes(z, 1e12), 1 / (1 + z), rtol=1e-10)
+
+
+def test_small_kappa_has_the_rank_deficient_limit():
+    # kappa -> 0: a fraction 1 - kappa of eigenvalues is 0 and the rest sit near 1/kappa, so
+    # m(z) -> (1 - kappa)/z + kappa/(z + 1/kappa); the difference is O(kappa^2) relative.
+    z, kappa = 0.7, 1e-5
+    approx = (1 - kappa) / z + kappa / (z + 1 / kappa)
+    assert mp_stieltjes(z, kappa) == pytest.approx(approx, rel=1e-8)

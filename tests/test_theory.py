@@ -1,0 +1,126 @@
+"""General-ridge theory: closed forms vs the fixed-point solve, singular points, broadcasting."""
+import itertools
+
+import numpy as np
+import pytest
+from scipy.optimize import brentq
+
+import asymptotics as A
+from asymptotics.stieltjes import mp_stieltjes
+
+TAUS = [0.05, 0.3, 0.7, 0.95, 1.05, 1.5, 4.0, 60.0]
+ALPHAS = [0.1, 0.8, 1.0, 3.0, 30.0]
+KAPPAS = [1e-3, 0.2, 1.0, 2.5, 1e3, np.inf]
+RHOS = [0.0, 0.25, 2.0]
+
+
+def grid(*axes):
+    return [np.array(v) for v in zip(*itertools.product(*axes))]
+
+
+def test_fixed_point_equals_paper_result_1():
+    tau, alpha, kappa, rho = grid(TAUS, ALPHAS, KAPPAS, RHOS)
+    closed = A.e_icl_ridgeless(tau, alpha, kappa, rho)
+    solved = A.e_icl(tau, alpha, kappa, rho, 0.0)
+    # Two algebraically equal float64 evaluations; conditioning ~ 1/|tau-1| <= 20 here -> 1e-12 is
+    # rounding with margin (measured max 1.6e-13).
+    np.testing.assert_allclose(solved, closed, rtol=1e-12)
+
+
+def test_tiny_ridge_is_continuous_with_ridgeless():
+    tau, alpha, kappa, rho = grid(TAUS, ALPHAS, KAPPAS, RHOS)
+    ridgeless = A.solve(tau, alpha, kappa, rho, 0.0)
+    tiny = A.solve(tau, alpha, kappa, rho, 1e-13)
+    assert tiny.converged.all()
+    # A genuine first-order effect: lam |de/dlam|/e, with de/dlam ~ e/(tau-1)^2 up to ~1e4 next to
+    # the peak (tau = 0.95, 1.05, small alpha; measured 2e-9 relative there).
+    np.testing.assert_allclose(tiny.e_icl, ridgeless.e_icl, rtol=1e-8)
+    np.testing.assert_allclose(tiny.e_idg, ridgeless.e_idg, rtol=1e-8)
+
+
+def test_ridgeless_idg_closed_form_above_threshold():
+    tau, alpha, kappa, rho = grid([1.05, 2.0, 50.0], ALPHAS, KAPPAS, RHOS)
+    np.testing.assert_allclose(A.e_idg(tau, alpha, kappa, rho), A.e_idg_ridgeless_above(tau, alpha, kappa, rho),
+                               rtol=1e-13)  # same formula after nu = 0 (T4 = 1, B5 = 0); rounding only
+
+
+def _nu_reference(tau, alpha, kappa, rho, lam):
+    """Independent scalar root of nu = lam + (nu/tau)(1 - nu m(q+nu)) by Brent's method."""
+    q = (1 + rho) / alpha
+    f = lambda nu: nu - lam - (nu / tau) * (1 - nu * float(mp_stieltjes(q + nu, kappa)))
+    if lam == 0 and tau >= 1:
+        return 0.0
+    lo = 1e-300 if lam == 0 else 0.0
+    return brentq(f, lo, lam + (1 + q) / tau, xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+
+
+@pytest.mark.parametrize("lam", [0.0, 1e-6, 0.1, 10.0])
+def test_effective_ridge_matches_scalar_brent(lam):
+    tau, alpha, kappa, rho = grid(TAUS, [0.3, 2.0], [1e-2, 0.7, 5.0, np.inf], [0.0, 0.5])
+    r = A.solve(tau, alpha, kappa, rho, lam)
+    assert r.converged.all()
+    assert r.residual.max() < 1e-12  # solver reports a rounding-level relative residual
+    ref = np.array([_nu_reference(*p, lam) for p in zip(tau, alpha, kappa, rho)])
+    # Both are roots to ~4 ulp; the root's condition number |h/(nu h')| is <= ~1/|1 - 1/tau| <= 20.
+    np.testing.assert_allclose(r.nu, ref, rtol=1e-12, atol=1e-300)
+
+
+def test_kappa_inf_matches_explicit_quadratic():
+    # kappa = inf: m = 1/(1+z), so tau (nu - lam) = nu (1 + q)/(1 + q + nu), a quadratic in nu.
+    tau, alpha, rho, lam = grid([0.2, 0.9, 1.3, 8.0], [0.5, 2.0], [0.0, 1.0], [0.0, 0.01, 3.0])
+    q = (1 + rho) / alpha
+    # tau nu^2 + (tau (1+q) - tau lam - (1+q)) nu - tau lam (1+q) = 0, positive root.
+    bq = tau * (1 + q) - tau * lam - (1 + q)
+    nu = (-bq + np.sqrt(bq**2 + 4 * tau * tau * lam * (1 + q))) / (2 * tau)
+    nu = np.where((lam == 0) & (tau >= 1), 0.0, nu)
+    r = A.solve(tau, alpha, np.inf, rho, lam)
+    np.testing.assert_allclose(r.nu, nu, rtol=1e-12, atol=1e-15)  # quadratic formula: rounding only
+    # kappa = inf: training law = test law; two algebraic routes, so rounding only.
+    np.testing.assert_allclose(r.e_icl, r.e_idg, rtol=1e-13)
+
+
+def test_interpolation_peak_is_infinite_and_only_at_tau_one():
+    r = A.solve(1.0, [0.5, 2.0], [0.5, np.inf], [0.0, 0.3])
+    assert np.all(np.isinf(r.e_icl)) and np.all(np.isinf(r.e_idg))
+    assert np.all(np.isfinite(A.e_icl(1.0, 1.0, 1.0, 0.1, lam=1e-9)))
+    for side in (1 - 1e-6, 1 + 1e-6):
+        assert 1e4 < A.e_idg(side, 1.0, 1.0, 0.1) < np.inf  # diverges like 1/|tau - 1|
+
+
+def test_tau_inf_is_the_large_tau_limit():
+    args = (2.0, 0.6, 0.3)
+    for lam in (0.0, 0.5):
+        inf_icl, inf_idg = A.e_tau_inf(*args, lam)
+        tau = 1e7
+        # Corrections are O(1/tau) with O(1) coefficients.
+        assert A.e_icl(tau, *args, lam) == pytest.approx(inf_icl, rel=1e-5)
+        assert A.e_idg(tau, *args, lam) == pytest.approx(inf_idg, rel=1e-5)
+
+
+def test_huge_ridge_gives_the_null_predictor():
+    # lam -> inf: Gamma -> 0, so both errors -> E y^2 = 1 + rho with O(1/lam) corrections (the
+    # formulas cancel terms of size nu ~ lam, so rounding grows like eps*lam = 2e-11: negligible).
+    rho = np.array([0.0, 0.5, 3.0])
+    for f in (A.e_icl, A.e_idg):
+        np.testing.assert_allclose(f(2.0, 1.0, 0.5, rho, 1e5), 1 + rho, rtol=1e-4)
+        assert np.all(np.abs(f(2.0, 1.0, 0.5, rho, 1e5) - 1 - rho) < np.abs(f(2.0, 1.0, 0.5, rho, 1e4) - 1 - rho))
+
+
+def test_broadcasting_and_scalar_types():
+    assert isinstance(A.e_icl(0.5, 1.0, 1.0, 0.1), float)
+    out = A.e_icl(np.array([0.5, 2.0])[:, None, None], [1.0, 2.0, 3.0], np.array([0.5, np.inf])[:, None], 0.1,
+                  [0.0, 0.0, 0.1])
+    assert out.shape == (2, 2, 3)
+    # Each entry equals the scalar evaluation (same code path per point; exact).
+    assert out[1, 0, 2] == A.e_icl(2.0, 3.0, 0.5, 0.1, 0.1)
+    r = A.solve([[0.5], [2.0]], 1.0, 1.0, 0.1, [0.0, 0.2])
+    assert r.e_idg.shape == r.nu.shape == r.converged.shape == (2, 2)
+    assert "TheoryResult" in repr(r) and "TheoryResult" in repr(A.solve(0.5, 1, 1, 0.1))
+
+
+def test_unconverged_points_raise_not_return():
+    r = A.solve([0.5, 2.0], 1.0, 1.0, 0.1, 0.3, maxiter=1)
+    assert not r.converged.all()
+    assert np.isnan(r.e_icl[~r.converged]).all()  # flagged, never a number
+    with pytest.raises(RuntimeError):
+        A.theory._checked(r, r.e_icl)

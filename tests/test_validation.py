@@ -1,0 +1,53 @@
+"""Bad input is refused with a ValueError naming the parameter and its range, in scalars and arrays."""
+import numpy as np
+import pytest
+
+import asymptotics as A
+
+GOOD = dict(tau=2.0, alpha=1.0, kappa=1.0, rho=0.1, lam=0.0)
+BAD = {
+    "tau": [0.0, -1.0, np.nan, -np.inf],
+    "alpha": [0.0, -0.5, np.nan, np.inf],
+    "kappa": [0.0, -2.0, np.nan, -np.inf],
+    "rho": [-1e-12, np.nan, np.inf],
+    "lam": [-0.1, np.nan, np.inf],
+}
+CASES = [(name, v) for name, values in BAD.items() for v in values]
+
+
+@pytest.mark.parametrize("name,value", CASES)
+@pytest.mark.parametrize("func", [A.e_icl, A.e_idg, A.solve])
+def test_scalar_bad_value(func, name, value):
+    with pytest.raises(ValueError, match=rf"^{name} must satisfy .*{name}"):
+        func(**{**GOOD, name: value})
+
+
+@pytest.mark.parametrize("name,value", CASES)
+def test_bad_value_inside_array(name, value):
+    arr = np.full(7, GOOD[name])
+    arr[4] = value
+    with pytest.raises(ValueError, match=rf"{name} must satisfy .*1 of 7 entries"):
+        A.e_icl(**{**GOOD, name: arr})
+
+
+def test_non_numeric_and_unbroadcastable():
+    with pytest.raises(ValueError, match="alpha must be a real number"):
+        A.e_icl(1.0, "many", 1.0, 0.1)
+    with pytest.raises(ValueError, match="cannot be broadcast"):
+        A.e_icl([1.0, 2.0], [1.0, 2.0, 3.0], 1.0, 0.1)
+
+
+def test_allowed_edges_are_accepted():
+    assert np.isfinite(A.e_icl(np.inf, 1.0, np.inf, 0.0, 0.0))  # tau = kappa = inf, rho = lam = 0
+    assert A.e_icl(1.0, 1.0, 1.0, 0.1) == np.inf  # the documented ridgeless peak, not an error
+
+
+def test_other_entry_points_validate():
+    with pytest.raises(ValueError, match="alpha"):
+        A.ridge_error(-1.0, 0.1)
+    with pytest.raises(ValueError, match="rho"):
+        A.optimal_attention_error(1.0, np.nan)
+    with pytest.raises(ValueError, match="tau must be finite"):
+        A.e_icl_ridgeless(np.inf, 1.0, 1.0, 0.1)
+    with pytest.raises(ValueError, match="1 < tau"):
+        A.e_idg_ridgeless_above(0.5, 1.0, 1.0, 0.1)
