@@ -475,7 +475,8 @@ def numeric(name: str, module: str = "numpy"):
     ``module="numpy"`` broadcasts float arrays (no cancellation guards: for kappa << 1 prefer the
     float64 kernels); ``module="mpmath"`` evaluates at the current ``mpmath.mp`` precision.
     """
-    builder, args = _NUMERIC[name] if name in _NUMERIC else (None, arguments(name))
+    args = arguments(name)
+    builder = _NUMERIC[name][0]
     if module not in ("numpy", "mpmath"):
         raise ValueError(f"module must be 'numpy' or 'mpmath'; got {module!r}")
     expr = builder()
