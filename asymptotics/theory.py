@@ -23,9 +23,11 @@ Singular points, handled on purpose:
 - ``kappa = inf``: ``m = 1/(1+z)`` (infinite task diversity; then ``e_ICL = e_IDG``).
 - ``kappa -> 0`` and ``rho = 0`` need nothing special: all formulas stay finite and well conditioned.
 
-Accuracy: a few ulps of the result away from the peak, degrading like ``1/|tau - 1|`` next to it
-(ridgeless) and like ``eps * lam`` for very large ridge (``B5`` cancels terms of size ``nu ~ lam``);
-``asymptotics.highprec`` evaluates the same theory at arbitrary precision where that matters.
+Accuracy: every average over the task spectrum is evaluated as a sum of positive terms
+(``_moments``; e.g. ``sigma2 + B5 = rho + q T1 + nu b P2`` and ``e_ICL = rho + b^2 F2 + q T2 +
+(1+q) T3 e_IDG/tau``) and ``tau - 1`` is formed exactly, so the float64 results agree with the
+independent mpmath evaluation (``asymptotics.highprec``) to <= 1e-12 relative over 12 decades of
+every parameter, including ``tau = 1 -+ 1e-12`` next to the peak (tests/test_highprec.py).
 """
 from __future__ import annotations
 
@@ -89,32 +91,54 @@ class TheoryResult:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
+def _moments(b, q, kappa):
+    """Spectral averages at ``b = q + nu`` in cancellation-free (positive-sum) form.
+
+    With ``lambda_i`` the task-covariance eigenvalues and ``E`` the spectral average:
+    ``T1 = E[l/(l+b)] = m/(1 + m/kappa)``, ``P2 = E[l/(l+b)^2] = F2/(1 + m/kappa)^2``,
+    ``T2 = E[l^2/(l+b)^2] = T1 (s-b)/s`` with ``s - b = (2b(1+1/kappa) + (1-1/kappa)^2)/(s+b)``,
+    ``T3 = E[(l+q)/(l+b)^2] = P2 + q F2``, ``T4 = E[(l+q)^2/(l+b)^2] = T2 + 2q P2 + q^2 F2``
+    (derived here from the MP quadratic; equal to THEORY.md's ``1 - b m``, ``1 - 2bm + b^2 F2``,
+    ``m - nu F2``, ``1 - 2 nu m + nu^2 F2``, which cancel when b or nu is large), and
+    ``G4 = (1 - T4)/nu = E[(2l + q + b)/(l+b)^2] = 2 P2 + (q + b) F2``, so that the denominator
+    ``tau - T4 = (tau - 1) + nu G4`` is formed without cancellation for ``tau >= 1``.
+    """
+    m, s, inv_k = _m_and_s(b, kappa)
+    c = 1.0 / (1.0 + m * inv_k)
+    F2 = m * (m * inv_k + 1.0) / s
+    T1 = m * c
+    P2 = F2 * c * c
+    T2 = T1 * (2.0 * b * (1.0 + inv_k) + (1.0 - inv_k) ** 2) / ((s + b) * s)
+    return m, F2, T1, P2, T2, P2 + q * F2, T2 + 2.0 * q * P2 + q * q * F2, 2.0 * P2 + (q + b) * F2
+
+
 def _h_and_slope(nu, q, kappa, tau):
-    """``h(nu) = nu - (nu/tau)(1 - nu m)`` and ``h'(nu) = 1 - T4/tau`` at ``b = q + nu``."""
-    m, s, inv_k = _m_and_s(q + nu, kappa)
-    F2 = (m * m * inv_k + m) / s
-    T4 = 1.0 - 2.0 * nu * m + nu * nu * F2
-    return nu - (nu / tau) * (1.0 - nu * m), 1.0 - T4 / tau
+    """``h(nu) = nu ((tau - 1) + nu m)/tau`` and ``h'(nu) = (tau - T4)/tau`` at ``b = q + nu``."""
+    m, _, _, _, _, _, _, G4 = _moments(q + nu, q, kappa)
+    return nu * ((tau - 1.0) + nu * m) / tau, ((tau - 1.0) + nu * G4) / tau
 
 
 def _ridgeless_nu_below_one(tau, q, kappa):
     """Positive root of ``tau nu^2 - B nu - C = 0`` (ridgeless, ``tau < 1``), cancellation-free."""
-    t = 1.0 - tau
-    inv_k = 1.0 / kappa
-    B = t * (q + 1.0) - t * tau * inv_k
-    C = q * t * t * inv_k
-    S = np.sqrt(B * B + 4.0 * tau * C)
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        # Evaluated on whole chunks; entries with tau >= 1 are discarded by the caller.
+        t = 1.0 - tau
+        inv_k = 1.0 / kappa
+        B = t * (q + 1.0) - t * tau * inv_k
+        C = q * t * t * inv_k
+        S = np.sqrt(B * B + 4.0 * tau * C)
         return np.where(B >= 0, (B + S) / (2.0 * tau), 2.0 * C / (S - B))
 
 
 def _effective_ridge(tau, q, kappa, lam, rtol, maxiter):
-    """Vectorised solve of ``h(nu) = lam``; returns ``nu, converged, residual, iterations``."""
-    nu = np.zeros(tau.shape)
+    """Vectorised solve of ``h(nu) = lam``; returns ``nu`` and the Newton iteration count.
+
+    Convergence is judged afterwards by :func:`_residual`, for closed-form and Newton points alike.
+    """
     finite_tau = np.isfinite(tau)
-    nu[~finite_tau] = lam[~finite_tau]
-    closed = finite_tau & (lam == 0) & (tau < 1)
-    nu[closed] = _ridgeless_nu_below_one(tau[closed], q[closed], kappa[closed])
+    closed = (lam == 0) & (tau < 1)
+    nu = np.where(closed, _ridgeless_nu_below_one(tau, q, kappa), 0.0)
+    nu = np.where(finite_tau, nu, lam)
     newton = finite_tau & (lam > 0)
     iterations = 0
     if np.any(newton):
@@ -144,15 +168,20 @@ def _effective_ridge(tau, q, kappa, lam, rtol, maxiter):
             idx, x, lo, hi = idx[keep], x_new[keep], lo[keep], hi[keep]
             t, qq, kk, ll = t[keep], qq[keep], kk[keep], ll[keep]
         nu[idx] = x  # not converged within maxiter: flagged by the residual check below
-    h, _ = _h_and_slope(nu, q, kappa, np.where(finite_tau, tau, 1.0))
+    return nu, iterations
+
+
+def _residual(nu, m_b, tau, lam):
+    """Relative residual of ``h(nu) = lam`` and the convergence verdict, reusing ``m(q + nu)``."""
+    finite_tau = np.isfinite(tau)
     with np.errstate(invalid="ignore"):
-        h = np.where(finite_tau, h, nu)
+        h = np.where(finite_tau, nu * ((tau - 1.0) + nu * m_b) / tau, nu)
     scale = np.maximum(np.maximum(lam, nu), np.finfo(float).tiny)
     residual = np.abs(h - lam) / scale
     # Newton convergence is judged on the step; this residual check (a few ulps of the terms of h)
     # catches anything that stalled.
     converged = residual <= 1e3 * np.finfo(float).eps * (1.0 + 1.0 / np.where(finite_tau, tau, 1.0))
-    return nu, converged, residual, iterations
+    return converged, residual
 
 
 def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 4 * np.finfo(float).eps, maxiter: int = 100) -> TheoryResult:
@@ -163,17 +192,26 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 4 * np.finfo(float).
     infinite task diversity), ``rho >= 0`` (label-noise variance), ``lam >= 0`` (ridge; 0 is the
     ridgeless limit ``lam -> 0+``). See the module docstring for formulas and singular points.
     """
-    tau, alpha, kappa, rho, lam = check_params(tau, alpha, kappa, rho, lam)
-    shape = tau.shape
-    flat = [np.ravel(a) for a in (tau, alpha, kappa, rho, lam)]
+    params = check_params(tau, alpha, kappa, rho, lam)
+    out = _evaluate(params, rtol, maxiter, keep=None)
+    return TheoryResult(**out)
+
+
+def _evaluate(params, rtol, maxiter, keep):
+    """Run ``_solve_flat`` over cache-sized chunks; gather the fields in ``keep`` (None: all)."""
+    shape = params[0].shape
+    flat = [np.ravel(a) for a in params]
     size = flat[0].size
     # Cache-sized chunks: the ~100 elementwise passes then run from cache instead of memory.
     parts = [_solve_flat(*(a[i:i + _CHUNK] for a in flat), rtol, maxiter) for i in range(0, size, _CHUNK)]
     if not parts:
         parts = [_solve_flat(*flat, rtol, maxiter)]
     iterations = max(p.pop("iterations") for p in parts)
-    return TheoryResult(**{k: np.concatenate([p[k] for p in parts]).reshape(shape) for k in parts[0]},
-                        iterations=iterations)
+    keys = parts[0] if keep is None else keep
+    out = {k: (np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k]).reshape(shape)
+           for k in keys}
+    out["iterations"] = iterations
+    return out
 
 
 _CHUNK = 1 << 14
@@ -181,26 +219,25 @@ _CHUNK = 1 << 14
 
 def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter) -> dict:
     q = (1.0 + rho) / alpha
-    nu, converged, residual, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter)
+    nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter)
     b = q + nu
-    m_q, _, _ = _m_and_s(q, kappa)
-    m_b, s_b, inv_k = _m_and_s(b, kappa)
-    F2_b = (m_b * m_b * inv_k + m_b) / s_b
-    sigma2 = rho + q - q * q * m_q
-    T1 = 1.0 - b * m_b
-    T2 = 1.0 - 2.0 * b * m_b + b * b * F2_b
-    T3 = m_b - nu * F2_b
-    T4 = 1.0 - 2.0 * nu * m_b + nu * nu * F2_b
+    m_q, _, inv_k = _m_and_s(q, kappa)
+    m_b, F2_b, T1, P2, T2, T3, T4, G4 = _moments(b, q, kappa)
+    converged, residual = _residual(nu, m_b, tau, lam)
+    sigma2 = rho + q * m_q / (1.0 + m_q * inv_k)  # rho + q - q^2 m(q), as a positive sum
+    # Reported as defined; the errors use the positive-sum form sigma2 + B5 = rho + q T1 + nu b P2.
     B5 = q * q * m_q + (nu * nu - q * q) * m_b - nu * b * b * F2_b
+    numer = rho + q * T1 + nu * b * P2
 
     finite_tau = np.isfinite(tau)
     peak = (lam == 0) & (tau == 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         # tau = inf: e_IDG = sigma2 + B5 and the e_IDG/tau term vanishes; ridgeless tau = 1: +inf.
-        e_idg = np.where(finite_tau, tau * (sigma2 + B5) / (tau - T4), sigma2 + B5)
+        e_idg = np.where(finite_tau, tau * numer / ((tau - 1.0) + nu * G4), numer)
         e_idg = np.where(peak, np.inf, e_idg)
         ratio = np.where(finite_tau, e_idg / tau, 0.0)
-        e_icl = 1.0 + rho - 2.0 * T1 + (1.0 + q) * T2 + (1.0 + q) * T3 * ratio
+        # 1 + rho - 2 T1 + (1+q) T2 = rho + b^2 F2 + q T2 (1 - 2 T1 + T2 = E[b^2/(l+b)^2]).
+        e_icl = rho + b * b * F2_b + q * T2 + (1.0 + q) * T3 * ratio
     e_icl = np.where(peak, np.inf, e_icl)
     e_icl = np.where(converged, e_icl, np.nan)
     e_idg = np.where(converged, e_idg, np.nan)
@@ -210,15 +247,23 @@ def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter) -> dict:
                 converged=converged, residual=residual, iterations=iterations)
 
 
-def _checked(result: TheoryResult, value: np.ndarray):
-    if not np.all(result.converged):
-        bad = np.flatnonzero(~np.ravel(result.converged))[0]
-        point = {k: float(np.ravel(getattr(result, k))[bad]) for k in ("tau", "alpha", "kappa", "rho", "lam")}
+def _checked(params, out, field):
+    converged = out["converged"]
+    if not np.all(converged):
+        bad = np.flatnonzero(~np.ravel(converged))[0]
+        point = {k: float(np.ravel(v)[bad]) for k, v in zip(("tau", "alpha", "kappa", "rho", "lam"), params)}
         raise ConvergenceError(
             f"effective-ridge fixed point did not converge at {point} "
-            f"(relative residual {float(np.ravel(result.residual)[bad]):.3e}; "
-            f"{int(np.size(result.converged) - np.count_nonzero(result.converged))} point(s) affected)")
+            f"(relative residual {float(np.ravel(out['residual'])[bad]):.3e}; "
+            f"{int(np.size(converged) - np.count_nonzero(converged))} point(s) affected)")
+    value = out[field]
     return float(value) if np.ndim(value) == 0 else value
+
+
+def _error(field, tau, alpha, kappa, rho, lam):
+    params = check_params(tau, alpha, kappa, rho, lam)
+    return _checked(params, _evaluate(params, 4 * np.finfo(float).eps, 100,
+                                      keep=(field, "converged", "residual")), field)
 
 
 def e_icl(tau, alpha, kappa, rho, lam=0.0):
@@ -228,8 +273,7 @@ def e_icl(tau, alpha, kappa, rho, lam=0.0):
     ``inf``. Raises ``ValueError`` for out-of-range input and ``ConvergenceError`` if the fixed point
     failed anywhere (never an unconverged number).
     """
-    r = solve(tau, alpha, kappa, rho, lam)
-    return _checked(r, r.e_icl)
+    return _error("e_icl", tau, alpha, kappa, rho, lam)
 
 
 def e_idg(tau, alpha, kappa, rho, lam=0.0):
@@ -237,5 +281,4 @@ def e_idg(tau, alpha, kappa, rho, lam=0.0):
 
     Same conventions as :func:`e_icl`.
     """
-    r = solve(tau, alpha, kappa, rho, lam)
-    return _checked(r, r.e_idg)
+    return _error("e_idg", tau, alpha, kappa, rho, lam)
