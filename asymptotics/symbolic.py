@@ -132,6 +132,42 @@ def error_formulas(structural: bool = False) -> dict:
     return _errors(nu, m_z.subs(z, q), m_z.subs(z, q + nu), f_z.subs(z, q + nu))
 
 
+@functools.lru_cache(maxsize=None)
+def prove_positive_sum_forms() -> dict:
+    """Prove the cancellation-free forms used by the float64 kernels (``asymptotics.theory._moments``).
+
+    Each entry is the difference between THEORY.md's expression and the positive-sum form, reduced
+    modulo the MP quadratic in m = m(b) (z = b = q + nu, F2 the idiff rational function of m,
+    s = 2 b m/kappa + a); all must be exactly 0. ``m(q)`` cancels from ``sigma2 + B5`` identically.
+    """
+    m, mq = _m, sp.Symbol("m_q")
+    bb = q + nu
+    f2 = _F2_rational(m, bb)
+    s = 2 * bb * m / kappa + bb + 1 - 1 / kappa  # = sqrt(a^2 + 4b/kappa) on the physical branch
+    c = 1 / (1 + m / kappa)
+    T1, P2 = m * c, f2 * c ** 2
+    T2 = T1 * (2 * bb * (1 + 1 / kappa) + (1 - 1 / kappa) ** 2) / ((s + bb) * s)
+    std = _errors(nu, mq, m, f2, b_=bb)
+    eidg = sp.Symbol("e_IDG")
+    claims = {
+        "T1": (std["T1"], T1),
+        "P2 = m - b F2": (m - bb * f2, P2),
+        "T2": (std["T2"], T2),
+        "T3": (std["T3"], P2 + q * f2),
+        "T4": (std["T4"], T2 + 2 * q * P2 + q ** 2 * f2),
+        "1 - T4 = nu G4": (1 - std["T4"], nu * (2 * P2 + (q + bb) * f2)),
+        "sigma2 + B5": (std["sigma2"] + std["B5"], rho + q * T1 + nu * bb * P2),
+        "e_icl numerator": (1 + rho - 2 * std["T1"] + (1 + q) * std["T2"] + (1 + q) * std["T3"] * eidg,
+                            rho + bb ** 2 * f2 + q * T2 + (1 + q) * (P2 + q * f2) * eidg),
+    }
+    poly = sp.expand(_quadratic(m, bb, kappa))
+    out = {}
+    for name, (lhs, rhs) in claims.items():
+        reduced = _reduce(sp.together(lhs - rhs), m, poly)
+        out[name] = 0 if reduced.is_zero else reduced.as_expr()
+    return out
+
+
 def fixed_point() -> sp.Eq:
     """Effective-ridge equation nu = lambda + (nu/tau)(1 - nu m(q+nu)) (THEORY.md section 4)."""
     return sp.Eq(nu, lam + nu / tau * (1 - nu * sp.Function("m")(q + nu)))

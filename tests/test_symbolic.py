@@ -194,3 +194,17 @@ def test_latex_export_is_sympy_latex_of_each_formula():
         S.latex("no_such_formula")
     with pytest.raises(ValueError, match="name"):
         S.numeric("no_such_formula")
+
+
+def test_positive_sum_forms_used_by_float64_kernels_are_identities():
+    # Exact symbolic identities modulo the MP quadratic (no tolerance): these are the forms that
+    # asymptotics.theory evaluates to avoid cancellation.
+    proofs = S.prove_positive_sum_forms()
+    assert set(proofs) >= {"T1", "T2", "T3", "T4", "1 - T4 = nu G4", "sigma2 + B5", "e_icl numerator"}
+    assert all(v == 0 for v in proofs.values()), proofs
+
+
+def test_positive_sum_reduction_detects_a_wrong_identity():
+    # The reduction is not vacuous: 1 - b m differs from m (it equals m/(1 + m/kappa)).
+    m, bb = S._m, S.q + S.nu
+    assert not S._reduce(sp.together((1 - bb * m) - m), m, sp.expand(S._quadratic(m, bb, S.kappa))).is_zero
