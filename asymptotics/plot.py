@@ -248,10 +248,11 @@ def kappa_transition(kappa, *, tau, alpha, rho, lam=0.0, sim=None, dmmse=None, a
     """Figure (c): e_ICL and e_IDG against task diversity kappa (log axis) at large tau, with
     baselines: the ridge/Bayes error for Gaussian tasks (:func:`asymptotics.baselines.ridge_error`),
     the level rho + q/(1+q) that linear attention reaches as tau, kappa -> inf
-    (the ridgeless theory evaluated at tau = kappa = inf), and optionally dMMSE Monte Carlo points
+    (:func:`asymptotics.limits.optimal_attention_error`), and optionally dMMSE Monte Carlo points
     (``dmmse`` columns ``kappa, icl_mean, icl_sem, idg_mean, idg_sem, d, n_contexts``).
     ``tau_limit`` adds the tau -> inf theory (thin grey) that the finite-tau curves approach."""
     from asymptotics.baselines import ridge_error
+    from asymptotics.limits import optimal_attention_error
 
     ax = learning_curves("kappa", kappa, sim=sim, ax=ax, logx=True, tau=tau, alpha=alpha,
                          rho=rho, lam=lam, legend=False)
@@ -265,7 +266,7 @@ def kappa_transition(kappa, *, tau, alpha, rho, lam=0.0, sim=None, dmmse=None, a
     ax.axhline(r, color="tab:blue", lw=1.2, ls="-.")
     extra.append(Line2D([], [], color="tab:blue", ls="-.",
                         label=f"ridge / Bayes, Gaussian prior ({r:.3f})"))
-    o = float(theory("kappa", np.inf, tau=np.inf, alpha=alpha, rho=rho, lam=0.0)["icl"])
+    o = float(optimal_attention_error(alpha, rho))
     ax.axhline(o, color="tab:green", lw=1.2, ls=":")
     extra.append(Line2D([], [], color="tab:green", ls=":",
                         label=rf"$\rho + q/(1+q)$, $\tau,\kappa\to\infty$ ({o:.3f})"))
