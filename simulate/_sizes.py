@@ -4,7 +4,6 @@ from __future__ import annotations
 import math
 import numbers
 
-import numpy as np
 
 from asymptotics._validate import check
 
@@ -39,20 +38,33 @@ def sizes(d, tau, alpha, kappa) -> tuple[int, int | None, int]:
     (infinitely many contexts) and sizes that round to zero.
     """
     d = check_d(d)
-    tau, alpha, kappa = _scalar("tau", tau), _scalar("alpha", alpha), _scalar("kappa", kappa)
+    tau = _scalar("tau", tau)
     if math.isinf(tau):
         raise ValueError("tau = inf (infinitely many pretraining contexts) is not simulable; "
                          "use the asymptotic theory, or a finite tau")
-    l = _round_half_up(alpha * d)
-    if l < 1:
-        raise ValueError(f"alpha*d = {alpha * d:g} rounds to l = 0 tokens; need alpha >= {0.5 / d:g} at d = {d}")
+    l = context_length(d, alpha)
     n = _round_half_up(tau * d * d)
     if n < 1:
         raise ValueError(f"tau*d^2 = {tau * d * d:g} rounds to n = 0 contexts; "
                          f"need tau >= {0.5 / d ** 2:g} at d = {d}")
+    return l, task_count(d, kappa), n
+
+
+def context_length(d, alpha) -> int:
+    """``l = round(alpha d)`` (half-up), refusing a context of zero tokens."""
+    d, alpha = check_d(d), _scalar("alpha", alpha)
+    l = _round_half_up(alpha * d)
+    if l < 1:
+        raise ValueError(f"alpha*d = {alpha * d:g} rounds to l = 0 tokens; need alpha >= {0.5 / d:g} at d = {d}")
+    return l
+
+
+def task_count(d, kappa) -> int | None:
+    """``k = round(kappa d)`` (half-up) training tasks, ``None`` for ``kappa = inf``; refuses k = 0."""
+    d, kappa = check_d(d), _scalar("kappa", kappa)
     if math.isinf(kappa):
-        return l, None, n
+        return None
     k = _round_half_up(kappa * d)
     if k < 1:
         raise ValueError(f"kappa*d = {kappa * d:g} rounds to k = 0 tasks; need kappa >= {0.5 / d:g} at d = {d}")
-    return l, k, n
+    return k

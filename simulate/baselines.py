@@ -1,7 +1,7 @@
 """Finite-d Monte Carlo of the Bayes baselines the paper compares linear attention with (THEORY.md §5).
 
 Both estimators see one context ``(x_i, y_i)_{i<=l}``, ``x_i ~ N(0, I_d/d)``, ``y_i = <x_i, w> + eps_i``,
-``eps_i ~ N(0, rho)``, ``l = round(alpha d)`` (:func:`simulate._sizes.sizes`), and predict
+``eps_i ~ N(0, rho)``, ``l = round(alpha d)`` (:func:`simulate._sizes.context_length`), and predict
 ``y_{l+1}`` by ``<x_{l+1}, w_hat>``. Given ``w_hat`` the expectation over the query is exact,
 ``E (y_{l+1} - <x_{l+1}, w_hat>)^2 = rho + |w - w_hat|^2 / d``, so the Monte Carlo averages only over
 contexts (and tasks); each context contributes that conditional error (lower variance, same mean).
@@ -25,9 +25,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from asymptotics._validate import check
 from simulate._seeding import replicate_rng
-from simulate._sizes import check_d, sizes
+from simulate._sizes import _scalar, check_d, context_length, task_count
 
 CHUNK_FLOATS = 1 << 22  # 32 MiB of float64 working memory per chunk
 
@@ -55,13 +54,6 @@ def _generator(rng) -> np.random.Generator:
     if isinstance(rng, numbers.Integral) and not isinstance(rng, bool) and rng >= 0:
         return np.random.default_rng(int(rng))
     raise ValueError(f"rng must be a numpy.random.Generator or a seed (integer >= 0); got {rng!r}")
-
-
-def _scalar(name: str, value) -> float:
-    arr = check(name, value)
-    if arr.ndim != 0:
-        raise ValueError(f"{name} must be a scalar; got an array of shape {arr.shape}")
-    return float(arr)
 
 
 def _n_contexts(n) -> int:
@@ -114,7 +106,7 @@ def ridge_mc(d, alpha, rho, n_contexts, rng) -> Estimate:
     ``rng``: a ``numpy.random.Generator`` or an integer seed. Returns :class:`Estimate`.
     """
     d = check_d(d)
-    l = sizes(d, 1.0, alpha, math.inf)[0]  # tau and kappa do not enter l
+    l = context_length(d, alpha)
     rho = _scalar("rho", rho)
     n = _n_contexts(n_contexts)
     rng = _generator(rng)
@@ -162,7 +154,7 @@ def dmmse_mc(d, alpha, kappa, rho, n_contexts, rng, tasks=None) -> DMMSEErrors:
     if tasks is None:
         if kappa is None:
             raise ValueError("give kappa (tasks are then drawn from rng) or tasks")
-        l, k, _ = sizes(d, 1.0, alpha, kappa)  # tau does not enter l or k
+        l, k = context_length(d, alpha), task_count(d, kappa)
         if k is None:
             raise ValueError("kappa = inf makes the dMMSE prior Gaussian; use ridge_mc for that limit")
         tasks = rng.standard_normal((k, d))
@@ -174,7 +166,7 @@ def dmmse_mc(d, alpha, kappa, rho, n_contexts, rng, tasks=None) -> DMMSEErrors:
             raise ValueError(f"tasks must have shape (k, d) = (k, {d}) with k >= 1; got {tasks.shape}")
         if not np.all(np.isfinite(tasks)):
             raise ValueError("tasks must be finite")
-        l = sizes(d, 1.0, alpha, math.inf)[0]
+        l = context_length(d, alpha)
         k = tasks.shape[0]
     out = []
     for on_tasks in (False, True):
@@ -197,7 +189,7 @@ def _check_unused(unused: dict, allowed: tuple, who: str) -> None:
 
 def _validate_ridge(d, alpha, rho, n_contexts=1000, **unused):
     _check_unused(unused, ("tau", "kappa", "lam"), "ridge_replicate")
-    sizes(check_d(d), 1.0, alpha, math.inf), _scalar("rho", rho), _n_contexts(n_contexts)
+    context_length(d, alpha), _scalar("rho", rho), _n_contexts(n_contexts)
 
 
 def ridge_replicate(d, alpha, rho, *, seed: int, replicate: int, n_contexts: int = 1000, **unused) -> dict:
@@ -211,7 +203,7 @@ def ridge_replicate(d, alpha, rho, *, seed: int, replicate: int, n_contexts: int
     t0 = time.perf_counter()
     est = ridge_mc(d, alpha, rho, n_contexts, replicate_rng(seed, replicate))
     return {"icl": est.mean, "idg": est.mean, "icl_sem": est.sem, "idg_sem": est.sem,
-            "l": sizes(d, 1.0, alpha, math.inf)[0], "k": None, "n": None, "n_contexts": est.n,
+            "l": context_length(d, alpha), "k": None, "n": None, "n_contexts": est.n,
             "solver": "ridge-mc", "seconds": time.perf_counter() - t0}
 
 
@@ -222,7 +214,7 @@ def _validate_dmmse(d, alpha, kappa, rho, n_contexts=1000, **unused):
     _check_unused(unused, ("tau", "lam"), "dmmse_replicate")
     if math.isinf(_scalar("kappa", kappa)):
         raise ValueError("kappa = inf makes the dMMSE prior Gaussian; use ridge_replicate for that limit")
-    sizes(check_d(d), 1.0, alpha, kappa), _scalar("rho", rho), _n_contexts(n_contexts)
+    context_length(d, alpha), task_count(d, kappa), _scalar("rho", rho), _n_contexts(n_contexts)
 
 
 def dmmse_replicate(d, alpha, kappa, rho, *, seed: int, replicate: int, n_contexts: int = 1000,

@@ -18,9 +18,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from asymptotics._validate import check
 from simulate._seeding import replicate_rng
-from simulate._sizes import check_d, sizes
+from simulate._sizes import _scalar, check_d, sizes
 from simulate.errors import test_errors
 from simulate.sampler import pretraining_tasks, sample_contexts
 from simulate.solvers import SOLVERS, resolve_solver, solve
@@ -37,13 +36,6 @@ def _check_int(name: str, value, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
         raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
     return int(value)
-
-
-def _scalar(name: str, value) -> float:
-    arr = check(name, value)
-    if arr.ndim != 0:
-        raise ValueError(f"{name} must be a scalar for a simulation; got an array of shape {arr.shape}")
-    return float(arr)
 
 
 def _check_options(options: dict) -> dict:
@@ -67,7 +59,7 @@ def _check_options(options: dict) -> dict:
     return opts
 
 
-def _prepare(d, tau, alpha, kappa, rho, lam, seed, options):
+def check_point(d, tau, alpha, kappa, rho, lam, seed, options):
     """All validation of one point, before any work: sizes, scalars, seed, options, solver."""
     d = check_d(d)
     l, k, n = sizes(d, tau, alpha, kappa)
@@ -95,7 +87,7 @@ def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: i
     ``seconds_errors``, ``solver_method``, ``solver_iterations``, ``solver_residual``.
     """
     t0 = time.perf_counter()
-    d, l, k, n, rho, lam, seed, opts, solver = _prepare(d, tau, alpha, kappa, rho, lam, seed, options)
+    d, l, k, n, rho, lam, seed, opts, solver = check_point(d, tau, alpha, kappa, rho, lam, seed, options)
     rng = replicate_rng(seed, _check_int("replicate", replicate, 0))
     tasks, per_context = pretraining_tasks(d, k, n, rng, normalize=opts["normalize_tasks"])
     ctx = sample_contexts(per_context, l, rho, rng)
@@ -175,7 +167,7 @@ def run(d, tau, alpha, kappa, rho, lam=0.0, n_seeds: int = 1, seed: int = 0, *,
     n_seeds = _check_int("n_seeds", n_seeds, 1)
     options = {"normalize_tasks": normalize_tasks, "solver": solver, "dtype": dtype,
                "cg_rtol": cg_rtol, "cg_maxiter": cg_maxiter}
-    d, l, k, n, *_ = _prepare(d, tau, alpha, kappa, rho, lam, seed, options)
+    d, l, k, n, *_ = check_point(d, tau, alpha, kappa, rho, lam, seed, options)
     records = [run_replicate(d, tau, alpha, kappa, rho, lam, seed=seed, replicate=r, **options)
                for r in range(n_seeds)]
     timings = {key: float(sum(rec["seconds_" + key] for rec in records))

@@ -119,11 +119,11 @@ def _points(grid, d) -> list[dict]:
 
 
 def _validate_run_replicate(d, tau=None, alpha=None, kappa=None, rho=None, lam=0.0, **options):
-    from simulate.core import _prepare  # the simulator's own one-place check of a point
+    from simulate.core import check_point  # the simulator's own one-place check of a point
     missing = [n for n, v in (("tau", tau), ("alpha", alpha), ("kappa", kappa), ("rho", rho)) if v is None]
     if missing:
         raise ValueError(f"the simulator needs parameter(s) {missing} at every grid point")
-    _prepare(d, tau, alpha, kappa, rho, lam, 0, options)
+    check_point(d, tau, alpha, kappa, rho, lam, 0, options)
 
 
 def _runner_name(runner) -> str:

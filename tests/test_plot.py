@@ -5,7 +5,6 @@ import sys
 import numpy as np
 import pytest
 
-import asymptotics
 from asymptotics.theory import e_icl, e_idg
 from asymptotics import figures, plot
 
