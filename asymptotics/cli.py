@@ -369,6 +369,18 @@ def cmd_phase(args) -> int:
     return 0
 
 
+def cmd_latex(args) -> int:
+    from asymptotics import symbolic
+
+    table = symbolic.latex_formulas()
+    names = list(table) if args.names == ["all"] else args.names
+    unknown = [n for n in names if n not in table]
+    if unknown:
+        raise CLIError(f"unknown formula(s) {', '.join(unknown)}; available: {', '.join(table)}")
+    _emit("".join(f"% {n}\n{table[n]}\n" for n in names), args.output)
+    return 0
+
+
 def cmd_reproduce(args) -> int:
     from asymptotics import figures
 
@@ -502,6 +514,18 @@ other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) pe
     p.add_argument("--x", choices=PARAMS, help="horizontal axis [default kappa if ranged]")
     p.add_argument("--y", choices=PARAMS, help="vertical axis")
     p.set_defaults(func=cmd_phase)
+
+    p = sub.add_parser("latex", formatter_class=fmt,
+                       help="LaTeX of the derived formulas (sympy), to paste into papers",
+                       description="Print the LaTeX of derived results (asymptotics.symbolic): the MP "
+                                   "transform, the fixed point, the error formulas, the ridgeless closed "
+                                   "forms, the paper's Result 1, limits and the large-tau expansion. "
+                                   "The first call runs the whole derivation (about 25 s).")
+    p.add_argument("names", nargs="+", metavar="NAME",
+                   help="formula names (e.g. e_icl_structural, result1_e_icl_tau_gt_1, "
+                        "limit_e_tau_kappa_inf), or 'all'; an unknown name lists the available ones")
+    p.add_argument("-o", "--output", metavar="FILE", help="write to FILE instead of stdout")
+    p.set_defaults(func=cmd_latex)
 
     p = sub.add_parser("reproduce", formatter_class=fmt,
                        help="regenerate the paper-style figure set into a folder",

@@ -219,3 +219,17 @@ def test_reproduce_quick_theory_only(capsys, tmp_path):
     manifest = json.loads((tmp_path / "figs" / "manifest.json").read_text())
     assert manifest["version"] == asymptotics.__version__ and manifest["simulate"] is False
     assert out.split() == [str(tmp_path / "figs" / n) for n in names]
+
+
+def test_latex_prints_the_symbolic_export(capsys, tmp_path):
+    from asymptotics import symbolic
+
+    out = tmp_path / "f.tex"
+    assert cli.main(["latex", "limit_e_tau_kappa_inf", "result1_e_icl_tau_gt_1", "-o", str(out)]) == 0
+    text = out.read_text()
+    # Exactly the strings the symbolic module exports, each after a '% name' comment line.
+    for name in ("limit_e_tau_kappa_inf", "result1_e_icl_tau_gt_1"):
+        assert f"% {name}\n{symbolic.latex(name)}\n" in text
+    assert cli.main(["latex", "no_such_formula"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no_such_formula" in err and "e_icl" in err
