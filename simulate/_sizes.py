@@ -19,6 +19,13 @@ def _scalar(name: str, value) -> float:
     return float(arr)
 
 
+def check_int(name: str, value, low: int) -> int:
+    """Return ``value`` as an int after checking it is an integer (not bool) ``>= low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    return int(value)
+
+
 def check_d(d) -> int:
     """Return ``d`` as an int after checking it is an integer >= 2 (integral floats accepted)."""
     if isinstance(d, bool) or not isinstance(d, numbers.Real):

@@ -19,7 +19,7 @@ from typing import NamedTuple
 import numpy as np
 
 from simulate._seeding import replicate_rng
-from simulate._sizes import _scalar, check_d, sizes
+from simulate._sizes import _scalar, check_d, check_int, sizes
 from simulate.errors import test_errors
 from simulate.sampler import pretraining_tasks, sample_contexts
 from simulate.solvers import SOLVERS, resolve_solver, solve
@@ -30,12 +30,6 @@ OPTIONS = ("normalize_tasks", "solver", "dtype", "cg_rtol", "cg_maxiter")
 class Pair(NamedTuple):
     icl: float
     idg: float
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-    return int(value)
 
 
 def _check_options(options: dict) -> dict:
@@ -55,7 +49,7 @@ def _check_options(options: dict) -> dict:
                                            and 0 < opts["cg_rtol"] < 1):
         raise ValueError(f"cg_rtol must be a number in (0, 1); got {opts['cg_rtol']!r}")
     if opts["cg_maxiter"] is not None:
-        _check_int("cg_maxiter", opts["cg_maxiter"], 1)
+        check_int("cg_maxiter", opts["cg_maxiter"], 1)
     return opts
 
 
@@ -64,7 +58,7 @@ def check_point(d, tau, alpha, kappa, rho, lam, seed, options):
     d = check_d(d)
     l, k, n = sizes(d, tau, alpha, kappa)
     rho, lam = _scalar("rho", rho), _scalar("lam", lam)
-    seed = _check_int("seed", seed, 0)
+    seed = check_int("seed", seed, 0)
     opts = _check_options(options)
     return d, l, k, n, rho, lam, seed, opts, resolve_solver(opts["solver"], n, d, lam)
 
@@ -88,7 +82,7 @@ def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: i
     """
     t0 = time.perf_counter()
     d, l, k, n, rho, lam, seed, opts, solver = check_point(d, tau, alpha, kappa, rho, lam, seed, options)
-    rng = replicate_rng(seed, _check_int("replicate", replicate, 0))
+    rng = replicate_rng(seed, check_int("replicate", replicate, 0))
     tasks, per_context = pretraining_tasks(d, k, n, rng, normalize=opts["normalize_tasks"])
     ctx = sample_contexts(per_context, l, rho, rng)
     t1 = time.perf_counter()
@@ -164,7 +158,7 @@ def run(d, tau, alpha, kappa, rho, lam=0.0, n_seeds: int = 1, seed: int = 0, *,
     Replicate ``r`` is ``run_replicate(d, ..., seed=seed, replicate=r, **options)``; see there for
     the model, the options and what each step does. Validation happens before any work.
     """
-    n_seeds = _check_int("n_seeds", n_seeds, 1)
+    n_seeds = check_int("n_seeds", n_seeds, 1)
     options = {"normalize_tasks": normalize_tasks, "solver": solver, "dtype": dtype,
                "cg_rtol": cg_rtol, "cg_maxiter": cg_maxiter}
     d, l, k, n, *_ = check_point(d, tau, alpha, kappa, rho, lam, seed, options)

@@ -31,7 +31,7 @@ import numpy as np
 
 from asymptotics._validate import check
 from asymptotics.grid import cartesian
-from simulate._sizes import check_d, sizes
+from simulate._sizes import check_d, check_int, sizes
 
 PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
 COLUMNS = ("d", "seed", "replicate", "icl", "idg", "l", "k", "n", "solver", "seconds", "error")
@@ -41,12 +41,6 @@ CACHE_FORMAT = 1
 def _version() -> str:
     from asymptotics import __version__
     return __version__
-
-
-def _check_int(name: str, value, low: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-    return int(value)
 
 
 def _jsonable(value):
@@ -342,8 +336,8 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
     Every point is validated before any task runs (``ValueError`` naming the parameter); the
     default runner's check is the simulator's own (sizes, ranges, options, solver).
     """
-    n_seeds = _check_int("n_seeds", n_seeds, 1)
-    seed = _check_int("seed", seed, 0)
+    n_seeds = check_int("n_seeds", n_seeds, 1)
+    seed = check_int("seed", seed, 0)
     options = dict(options or {})
     clash = sorted(set(options) & (set(PARAMS) | {"d", "seed", "replicate"}))
     if clash:
