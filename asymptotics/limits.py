@@ -74,7 +74,8 @@ def interpolation_peak(alpha, kappa, rho, lam=0.0, which="icl", *, tau_range=(1e
 
     Ridgeless: ``tau = 1`` exactly with value ``inf`` (THEORY.md §4; at finite ``d`` the peak sits at
     ``n = d(d+1)``, i.e. ``tau = 1 + 1/d``). ``lam > 0``: a dense log-grid scan followed by bounded
-    Brent refinement in ``log tau``.
+    Brent refinement in ``log tau`` of the highest interior local maximum in ``tau_range``; with no
+    interior local maximum (strong ridge) ``Peak(None, None, False)``.
     """
     if which not in ("icl", "idg"):
         raise ValueError(f"which must be 'icl' or 'idg'; got {which!r}")
@@ -90,9 +91,12 @@ def interpolation_peak(alpha, kappa, rho, lam=0.0, which="icl", *, tau_range=(1e
     field = "e_" + which
     grid = np.geomspace(lo, hi, 2001)
     values = getattr(solve(grid, alpha, kappa, rho, lam), field)
-    i = int(np.argmax(values))
-    if i == 0 or i == grid.size - 1:
+    # Interior local maxima of the scan; the error tends to 1 + rho as tau -> 0, so a peak can sit
+    # below the boundary value and the global argmax would miss it.
+    local = np.flatnonzero((values[1:-1] > values[:-2]) & (values[1:-1] >= values[2:])) + 1
+    if local.size == 0:
         return Peak(tau=None, value=None, interior=False)
+    i = int(local[np.argmax(values[local])])
     res = minimize_scalar(lambda lt: -float(getattr(solve(np.exp(lt), alpha, kappa, rho, lam), field)),
                           bounds=(np.log(grid[i - 1]), np.log(grid[i + 1])), method="bounded",
                           options={"xatol": 1e-12})

@@ -100,8 +100,8 @@ def _moments(b, q, kappa):
     ``T3 = E[(l+q)/(l+b)^2] = P2 + q F2``, ``T4 = E[(l+q)^2/(l+b)^2] = T2 + 2q P2 + q^2 F2``
     (derived here from the MP quadratic; equal to THEORY.md's ``1 - b m``, ``1 - 2bm + b^2 F2``,
     ``m - nu F2``, ``1 - 2 nu m + nu^2 F2``, which cancel when b or nu is large), and
-    ``G4 = (1 - T4)/nu = E[(2l + q + b)/(l+b)^2] = 2 P2 + (q + b) F2``, so that the denominator
-    ``tau - T4 = (tau - 1) + nu G4`` is formed without cancellation for ``tau >= 1``.
+    ``G4 = (1 - T4)/nu = E[(2l + q + b)/(l+b)^2] = 2 P2 + (q + b) F2``, so that the Newton slope
+    ``tau h' = tau - T4 = (tau - 1) + nu G4`` is formed without cancellation for ``tau >= 1``.
     """
     m, s, inv_k = _m_and_s(b, kappa)
     c = 1.0 / (1.0 + m * inv_k)
@@ -112,22 +112,39 @@ def _moments(b, q, kappa):
     return m, F2, T1, P2, T2, P2 + q * F2, T2 + 2.0 * q * P2 + q * q * F2, 2.0 * P2 + (q + b) * F2
 
 
+def _h(nu, m, T1, q, tau):
+    """``h(nu) = nu (tau - (1 - nu m))/tau`` with ``1 - nu m = T1 + q m`` (a positive sum).
+
+    For ``tau >= 1/2`` it is formed as ``(tau - 1) + nu m`` (``tau - 1`` exact, a positive sum for
+    ``tau >= 1``); for small ``tau`` as ``tau - (T1 + q m)``, whose terms are both O(tau) at the root,
+    so the root stays well conditioned (the other form cancels terms of size 1 there).
+    """
+    return nu * np.where(tau >= 0.5, (tau - 1.0) + nu * m, tau - (T1 + q * m)) / tau
+
+
 def _h_and_slope(nu, q, kappa, tau):
-    """``h(nu) = nu ((tau - 1) + nu m)/tau`` and ``h'(nu) = (tau - T4)/tau`` at ``b = q + nu``."""
-    m, _, _, _, _, _, _, G4 = _moments(q + nu, q, kappa)
-    return nu * ((tau - 1.0) + nu * m) / tau, ((tau - 1.0) + nu * G4) / tau
+    """``h(nu)`` and ``h'(nu) = (tau - T4)/tau`` at ``b = q + nu``."""
+    m, _, T1, _, _, _, _, G4 = _moments(q + nu, q, kappa)
+    return _h(nu, m, T1, q, tau), ((tau - 1.0) + nu * G4) / tau
 
 
 def _ridgeless_nu_below_one(tau, q, kappa):
-    """Positive root of ``tau nu^2 - B nu - C = 0`` (ridgeless, ``tau < 1``), cancellation-free."""
+    """Positive root of ``tau nu^2 - B nu - C = 0`` (ridgeless, ``tau < 1``), cancellation-free.
+
+    The equation is multiplied by ``p = min(kappa, 1)`` (``theta = p/kappa``) so that tiny and infinite
+    kappa need no special case: ``p tau nu^2 - Bp nu - Cp = 0`` with ``Bp = (1-tau)(p(q+1) - tau theta)``
+    and ``Cp = q (1-tau)^2 theta``; the root is ``(Bp + D)/(2 p tau)`` or ``2 Cp/(D - Bp)``.
+    Evaluated on whole chunks; entries with ``tau >= 1`` are discarded by the caller.
+    """
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        # Evaluated on whole chunks; entries with tau >= 1 are discarded by the caller.
         t = 1.0 - tau
-        inv_k = 1.0 / kappa
-        B = t * (q + 1.0) - t * tau * inv_k
-        C = q * t * t * inv_k
-        S = np.sqrt(B * B + 4.0 * tau * C)
-        return np.where(B >= 0, (B + S) / (2.0 * tau), 2.0 * C / (S - B))
+        p = np.minimum(kappa, 1.0)
+        theta = p / kappa
+        Bp = t * (p * q + (p - tau * theta))  # p - tau theta first: exact when kappa ~ tau
+        Cp = q * t * t * theta
+        D = np.hypot(Bp, 2.0 * t * np.sqrt(p * tau * q * theta))
+        pos = Bp >= 0
+        return np.where(pos, Bp + D, 2.0 * Cp) / np.where(pos, 2.0 * p * tau, D - Bp)
 
 
 def _effective_ridge(tau, q, kappa, lam, rtol, maxiter):
@@ -171,11 +188,11 @@ def _effective_ridge(tau, q, kappa, lam, rtol, maxiter):
     return nu, iterations
 
 
-def _residual(nu, m_b, tau, lam):
+def _residual(nu, m_b, T1, q, tau, lam):
     """Relative residual of ``h(nu) = lam`` and the convergence verdict, reusing ``m(q + nu)``."""
     finite_tau = np.isfinite(tau)
     with np.errstate(invalid="ignore"):
-        h = np.where(finite_tau, nu * ((tau - 1.0) + nu * m_b) / tau, nu)
+        h = np.where(finite_tau, _h(nu, m_b, T1, q, tau), nu)
     scale = np.maximum(np.maximum(lam, nu), np.finfo(float).tiny)
     residual = np.abs(h - lam) / scale
     # Newton convergence is judged on the step; this residual check (a few ulps of the terms of h)
@@ -184,7 +201,8 @@ def _residual(nu, m_b, tau, lam):
     return converged, residual
 
 
-def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 4 * np.finfo(float).eps, maxiter: int = 100) -> TheoryResult:
+def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 4 * np.finfo(float).eps,
+          maxiter: int = 100) -> TheoryResult:
     """Solve the deterministic-equivalent equations and return every intermediate.
 
     Parameters broadcast against each other: ``0 < tau <= inf`` (``n/d^2``; inf is the
@@ -193,6 +211,10 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 4 * np.finfo(float).
     ridgeless limit ``lam -> 0+``). See the module docstring for formulas and singular points.
     """
     params = check_params(tau, alpha, kappa, rho, lam)
+    if not (isinstance(rtol, (int, float)) and np.finfo(float).eps <= rtol < 1):
+        raise ValueError(f"rtol must satisfy eps <= rtol < 1 (eps = {np.finfo(float).eps:.3g}); got {rtol!r}")
+    if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
+        raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
     out = _evaluate(params, rtol, maxiter, keep=None)
     return TheoryResult(**out)
 
@@ -223,7 +245,7 @@ def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter) -> dict:
     b = q + nu
     m_q, _, inv_k = _m_and_s(q, kappa)
     m_b, F2_b, T1, P2, T2, T3, T4, G4 = _moments(b, q, kappa)
-    converged, residual = _residual(nu, m_b, tau, lam)
+    converged, residual = _residual(nu, m_b, T1, q, tau, lam)
     sigma2 = rho + q * m_q / (1.0 + m_q * inv_k)  # rho + q - q^2 m(q), as a positive sum
     # Reported as defined; the errors use the positive-sum form sigma2 + B5 = rho + q T1 + nu b P2.
     B5 = q * q * m_q + (nu * nu - q * q) * m_b - nu * b * b * F2_b
@@ -233,7 +255,10 @@ def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter) -> dict:
     peak = (lam == 0) & (tau == 1)
     with np.errstate(divide="ignore", invalid="ignore"):
         # tau = inf: e_IDG = sigma2 + B5 and the e_IDG/tau term vanishes; ridgeless tau = 1: +inf.
-        e_idg = np.where(finite_tau, tau * numer / ((tau - 1.0) + nu * G4), numer)
+        # tau - T4 = (tau - 1) + nu G4; at the root (tau - 1 = tau lam/nu - nu m, G4 - m = T3) this
+        # is the positive sum nu T3 + tau lam/nu, used whenever nu > 0 (no cancellation for tau < 1).
+        den = np.where(nu > 0, nu * T3 + tau * lam / nu, tau - 1.0)
+        e_idg = np.where(finite_tau, tau * numer / den, numer)
         e_idg = np.where(peak, np.inf, e_idg)
         ratio = np.where(finite_tau, e_idg / tau, 0.0)
         # 1 + rho - 2 T1 + (1+q) T2 = rho + b^2 F2 + q T2 (1 - 2 T1 + T2 = E[b^2/(l+b)^2]).
@@ -260,10 +285,14 @@ def _checked(params, out, field):
     return float(value) if np.ndim(value) == 0 else value
 
 
+_RTOL = 4 * np.finfo(float).eps
+_MAXITER = 100
+
+
 def _error(field, tau, alpha, kappa, rho, lam):
     params = check_params(tau, alpha, kappa, rho, lam)
-    return _checked(params, _evaluate(params, 4 * np.finfo(float).eps, 100,
-                                      keep=(field, "converged", "residual")), field)
+    return _checked(params, _evaluate(params, _RTOL, _MAXITER, keep=(field, "converged", "residual")),
+                    field)
 
 
 def e_icl(tau, alpha, kappa, rho, lam=0.0):

@@ -63,12 +63,20 @@ def test_peak_ridgeless_and_ridge():
 
 def test_peak_disappears_under_strong_ridge():
     p = A.interpolation_peak(4.0, 4.0, 0.0, lam=50.0, which="idg")
-    grid = np.geomspace(1e-3, 1e3, 400)
-    values = A.e_idg(grid, 4.0, 4.0, 0.0, 50.0)
-    monotone = np.all(np.diff(values) <= 0) or np.all(np.diff(values) >= 0)
-    assert p.interior == (not monotone)
-    if not p.interior:
-        assert p.tau is None and p.value is None
+    assert not p.interior and p.tau is None and p.value is None
+    # The fact behind it: the error decreases monotonically over the whole searched range.
+    values = A.e_idg(np.geomspace(1e-3, 1e3, 400), 4.0, 4.0, 0.0, 50.0)
+    assert np.all(np.diff(values) < 0)
+
+
+def test_peak_below_the_small_tau_value_is_still_found():
+    # lam = 0.3: the peak (e ~ 1.32 at tau ~ 0.75) exceeds 1 + rho; lam = 1 for ICL leaves a local
+    # maximum near tau ~ 0.3 (1.13, against 1.10 at tau = 1e-3). Both are interior maxima.
+    for lam in (0.3, 1.0):
+        p = A.interpolation_peak(1.0, 2.0, 0.1, lam=lam)
+        assert p.interior
+        for t in (p.tau * 0.99, p.tau * 1.01):
+            assert A.e_icl(t, 1.0, 2.0, 0.1, lam) < p.value
 
 
 def test_peak_rejects_bad_arguments():

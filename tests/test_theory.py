@@ -123,3 +123,78 @@ def test_unconverged_points_raise_not_return():
     assert np.isnan(r.e_icl[~r.converged]).all()  # flagged, never a number
     with pytest.raises(A.ConvergenceError, match="did not converge"):
         A.theory._checked((r.tau, r.alpha, r.kappa, r.rho, r.lam), r.as_dict(), "e_icl")
+
+
+def test_public_errors_raise_on_unconverged_points(monkeypatch):
+    monkeypatch.setattr(A.theory, "_MAXITER", 1)  # starve the Newton solve of the public API
+    with pytest.raises(A.ConvergenceError, match="residual") as info:
+        A.e_icl([0.5, 2.0], 1.0, 1.0, 0.1, 0.3)
+    assert "'tau'" in str(info.value)  # the message names the offending point
+    assert isinstance(info.value, RuntimeError)
+    with pytest.raises(A.ConvergenceError):
+        A.e_idg(0.5, 1.0, 1.0, 0.1, 0.3)
+
+
+def test_ridgeless_quadratic_for_nu_is_the_eliminated_fixed_point():
+    # Re-derivation: at the ridgeless root m(q+nu) = (1-tau)/nu; inserting it into the MP quadratic
+    # (b/kappa) m^2 + (b + 1 - 1/kappa) m - 1 = 0, b = q + nu, and clearing nu^2 must give the
+    # quadratic the solver uses.
+    import sympy as sp
+
+    tau, q, kappa, nu = sp.symbols("tau q kappa nu", positive=True)
+    m = (1 - tau) / nu
+    b = q + nu
+    eliminated = sp.expand(-((b / kappa) * m**2 + (b + 1 - 1 / kappa) * m - 1) * nu**2)
+    used = tau * nu**2 - (1 - tau) * (q + 1 - tau / kappa) * nu - q * (1 - tau) ** 2 / kappa
+    assert sp.simplify(eliminated - sp.expand(used)) == 0
+
+
+def _mp_theory(tau, alpha, kappa, rho, lam):
+    """60-digit evaluation of THEORY.md §4 exactly as printed (no rewriting), root by bisection."""
+    import mpmath as mp
+
+    with mp.workdps(60):
+        tau, alpha, rho, lam = (mp.mpf(x) for x in (tau, alpha, rho, lam))
+        k = mp.mpf(kappa)
+
+        def M(z):
+            a = z + 1 - 1 / k
+            return 2 / (a + mp.sqrt(a * a + 4 * z / k))
+
+        def F2(z):
+            a, m = z + 1 - 1 / k, M(z)
+            return (m * m / k + m) / (2 * z * m / k + a)
+
+        q = (1 + rho) / alpha
+        if lam == 0 and tau >= 1:
+            nu = mp.mpf(0)
+        else:
+            h = lambda x: x - (x / tau) * (1 - x * M(q + x)) - lam
+            lo, hi = (lam if lam > 0 else mp.mpf(10) ** -50), lam + (1 + q) / tau
+            for _ in range(230):
+                mid = (lo + hi) / 2
+                lo, hi = (lo, mid) if h(mid) > 0 else (mid, hi)
+            nu = (lo + hi) / 2
+        b = q + nu
+        mb, Fb, mq = M(b), F2(b), M(q)
+        sigma2 = rho + q - q * q * mq
+        T1, T2 = 1 - b * mb, 1 - 2 * b * mb + b * b * Fb
+        T3, T4 = mb - nu * Fb, 1 - 2 * nu * mb + nu * nu * Fb
+        B5 = q * q * mq + (nu * nu - q * q) * mb - nu * b * b * Fb
+        idg = tau * (sigma2 + B5) / (tau - T4)
+        return float(1 + rho - 2 * T1 + (1 + q) * T2 + (1 + q) * T3 * idg / tau), float(idg)
+
+
+@pytest.mark.parametrize("point", [
+    (0.5, 1e-6, 2.0, 0.0, 0.0), (2.0, 1e-6, 2.0, 0.0, 0.0), (2.0, 1e6, 2.0, 0.0, 0.0),
+    (0.5, 1e6, 0.5, 0.0, 0.0), (0.999, 1.0, 1.0, 0.1, 0.0), (0.5, 1.0, 1e-8, 0.1, 0.0),
+    (2.0, 1.0, 1e-8, 0.1, 0.0), (2.0, 1.0, 1.0, 0.1, 1e6), (0.5, 1.0, 3.0, 0.1, 1e3),
+    (1.0, 1.0, 1.0, 0.1, 1e-10), (2.0, 1e4, 0.3, 0.0, 1e-3), (0.3, 100.0, 1e3, 0.0, 0.0),
+])
+def test_float64_errors_match_60_digit_evaluation_at_extremes(point):
+    # Regions where the printed formulas cancel (tiny/huge alpha, tiny kappa, huge lam, next to the
+    # peak); the float64 rewrite must keep a few ulps (measured <= 4.4e-16 with tau = 0.999 included;
+    # the tau - 1 conditioning there is 1e3 but tau = 0.999 is a float input, so no loss arises).
+    ref = _mp_theory(*point)
+    r = A.solve(*point)
+    np.testing.assert_allclose([float(r.e_icl), float(r.e_idg)], ref, rtol=4e-15)  # ~20 ulp margin

@@ -51,3 +51,11 @@ def test_other_entry_points_validate():
         A.e_icl_ridgeless(np.inf, 1.0, 1.0, 0.1)
     with pytest.raises(ValueError, match="1 < tau"):
         A.e_idg_ridgeless_above(0.5, 1.0, 1.0, 0.1)
+
+
+@pytest.mark.parametrize("kw, name", [({"rtol": -1.0}, "rtol"), ({"rtol": float("nan")}, "rtol"),
+                                      ({"rtol": 1.0}, "rtol"), ({"maxiter": 0}, "maxiter"),
+                                      ({"maxiter": 2.5}, "maxiter")])
+def test_solver_options_are_checked(kw, name):
+    with pytest.raises(ValueError, match=name):
+        A.solve(0.5, 1.0, 1.0, 0.1, 0.3, **kw)
