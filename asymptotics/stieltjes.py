@@ -1,4 +1,4 @@
-"""Marchenko–Pastur Stieltjes transform of the task covariance, branch-safe and vectorised.
+"""Marchenko–Pastur Stieltjes transform of the task covariance, branch-safe and overflow-free.
 
 ``R = (1/k) sum_j w_j w_j^T`` with ``w_j ~ N(0, I_d)`` and ``k/d -> kappa`` has a Marchenko–Pastur
 spectrum of ratio ``1/kappa`` and mean eigenvalue 1. Its (negative-axis) Stieltjes transform
@@ -6,36 +6,52 @@ spectrum of ratio ``1/kappa`` and mean eigenvalue 1. Its (negative-axis) Stieltj
 
     (z/kappa) m^2 + a m - 1 = 0,    a = z + 1 - 1/kappa
 
-(paper, PNAS 2025, eq. for M_kappa; THEORY.md §4), i.e. ``m = 2/(a + s)``, ``s = sqrt(a^2 + 4z/kappa)``.
-For ``a < 0`` the algebraically equal form ``kappa (s - a)/(2z)`` avoids cancellation; for
-``kappa = inf`` (R = I) ``m = 1/(1+z)``. Implicit differentiation gives
-``m'(z) = -(m^2/kappa + m)/s`` because ``2 z m/kappa + a = s``: no cancellation in either branch.
+(paper, PNAS 2025, M_kappa; THEORY.md §4), i.e. ``m = 2/(a + s)``, ``s = sqrt(a^2 + 4z/kappa)``, or
+the algebraically equal ``kappa (s - a)/(2z)`` when ``a < 0`` (no cancellation in either branch);
+``kappa = inf`` (R = I) gives ``m = 1/(1+z)``.
+
+Numerics (derived here). The quadratic is multiplied by ``p = min(kappa, 1)`` so that no coefficient
+overflows for tiny or infinite kappa; with ``theta = p/kappa`` in ``[0, 1]``:
+``(z theta) m^2 + A m - p = 0``, ``A = p a = p z + (p - theta)``, ``S = p s = hypot(A, 2 sqrt(z theta p))``.
+The root is ``2p/(A + S)`` for ``A >= 0`` and ``(S - A)/(2 z theta)`` for ``A < 0``. Implicit
+differentiation gives ``m'(z) = -m (p + theta m)/S`` (``S = 2 z theta m + A`` at the root), a ratio of
+positive terms.
 """
 from __future__ import annotations
 
 import numpy as np
 
+from asymptotics._validate import check
+
+_Z_RANGE = dict(low=0.0, low_ok=False, inf_ok=False, allowed="0 < z < inf")
+
 
 def _m_and_s(z, kappa):
-    """Return ``m(z)``, ``s = sqrt(a^2 + 4z/kappa)`` and ``1/kappa`` (0 for kappa = inf)."""
+    """Unchecked kernel: ``m(z)``, ``S = p s``, ``p = min(kappa, 1)`` and ``theta = p/kappa``."""
     z = np.asarray(z, dtype=np.float64)
+    kappa = np.asarray(kappa, dtype=np.float64)
+    p = np.minimum(kappa, 1.0)
+    theta = p / kappa  # 1/kappa for kappa >= 1 (0 at inf), 1 for kappa < 1
+    A = p * z + (p - theta)  # p - theta first: exact at kappa = 1, where A = z is tiny at the edge
+    zt = z * theta
+    S = np.hypot(A, 2.0 * np.sqrt(zt * p))
+    pos = A >= 0.0
     with np.errstate(divide="ignore", invalid="ignore"):
-        inv_k = 1.0 / np.asarray(kappa, dtype=np.float64)
-        a = z + 1.0 - inv_k
-        s = np.sqrt(a * a + 4.0 * z * inv_k)
-        # kappa = inf has a = 1 + z > 0, so its 0/0 in the unused branch is discarded.
-        m = np.where(a >= 0, 2.0 / (a + s), (s - a) / (2.0 * z * inv_k))
-    return m, s, inv_k
+        m = np.where(pos, 2.0 * p, S - A) / np.where(pos, A + S, 2.0 * zt)
+    return m, S, p, theta
+
+
+def _out(x):
+    return float(x) if np.ndim(x) == 0 else x
 
 
 def mp_stieltjes(z, kappa):
-    """``m(z) = lim (1/d) tr (R + z)^{-1}`` for ``z > 0``, ``0 < kappa <= inf`` (broadcasting)."""
-    m, _, _ = _m_and_s(z, kappa)
-    return m[()] if m.ndim == 0 else m
+    """``m(z) = lim (1/d) tr (R + z)^{-1}`` for ``0 < z < inf``, ``0 < kappa <= inf`` (broadcasting)."""
+    m, _, _, _ = _m_and_s(check("z", z, **_Z_RANGE), check("kappa", kappa))
+    return _out(m)
 
 
 def mp_stieltjes_deriv(z, kappa):
-    """``m'(z) = -lim (1/d) tr (R + z)^{-2}`` (so ``F2 = -m'``), by implicit differentiation."""
-    m, s, inv_k = _m_and_s(z, kappa)
-    dm = -(m * m * inv_k + m) / s
-    return dm[()] if dm.ndim == 0 else dm
+    """``m'(z) = -lim (1/d) tr (R + z)^{-2}`` (so THEORY.md's ``F2 = -m'``), same conventions."""
+    m, S, p, theta = _m_and_s(check("z", z, **_Z_RANGE), check("kappa", kappa))
+    return _out(-m * (p + theta * m) / S)

@@ -103,12 +103,13 @@ def _moments(b, q, kappa):
     ``G4 = (1 - T4)/nu = E[(2l + q + b)/(l+b)^2] = 2 P2 + (q + b) F2``, so that the Newton slope
     ``tau h' = tau - T4 = (tau - 1) + nu G4`` is formed without cancellation for ``tau >= 1``.
     """
-    m, s, inv_k = _m_and_s(b, kappa)
-    c = 1.0 / (1.0 + m * inv_k)
-    F2 = m * (m * inv_k + 1.0) / s
+    m, S, p, theta = _m_and_s(b, kappa)
+    pm = p + theta * m  # p (1 + m/kappa)
+    c = p / pm
+    F2 = m * pm / S
     T1 = m * c
     P2 = F2 * c * c
-    T2 = T1 * (2.0 * b * (1.0 + inv_k) + (1.0 - inv_k) ** 2) / ((s + b) * s)
+    T2 = T1 * (2.0 * b * p * (p + theta) + (p - theta) ** 2) / (S * (S + p * b))
     return m, F2, T1, P2, T2, P2 + q * F2, T2 + 2.0 * q * P2 + q * q * F2, 2.0 * P2 + (q + b) * F2
 
 
@@ -243,10 +244,10 @@ def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter) -> dict:
     q = (1.0 + rho) / alpha
     nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter)
     b = q + nu
-    m_q, _, inv_k = _m_and_s(q, kappa)
+    m_q, _, p, theta = _m_and_s(q, kappa)
     m_b, F2_b, T1, P2, T2, T3, T4, G4 = _moments(b, q, kappa)
     converged, residual = _residual(nu, m_b, T1, q, tau, lam)
-    sigma2 = rho + q * m_q / (1.0 + m_q * inv_k)  # rho + q - q^2 m(q), as a positive sum
+    sigma2 = rho + q * m_q * p / (p + theta * m_q)  # rho + q - q^2 m(q), as a positive sum
     # Reported as defined; the errors use the positive-sum form sigma2 + B5 = rho + q T1 + nu b P2.
     B5 = q * q * m_q + (nu * nu - q * q) * m_b - nu * b * b * F2_b
     numer = rho + q * T1 + nu * b * P2

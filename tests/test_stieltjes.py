@@ -1,4 +1,5 @@
 """Marchenko–Pastur transform against sampled spectra, finite differences and kappa = inf."""
+import mpmath
 import numpy as np
 import pytest
 
@@ -33,14 +34,18 @@ def test_transform_matches_sampled_spectrum(spectra, kappa, z):
 
 def test_quadratic_and_both_branches():
     z = np.geomspace(1e-6, 1e6, 61)[:, None]
-    kappa = np.array([1e-6, 1e-2, 0.5, 1.0, 1.0 + 1e-9, 2.0, 1e3, 1e9])[None, :]
+    kappa = np.array([1e-300, 1e-6, 1e-2, 0.5, 1.0, 1.0 + 1e-9, 2.0, 1e3, 1e9, 1e300])[None, :]
     m = mp_stieltjes(z, kappa)
-    a = z + 1 - 1 / kappa
     assert np.all(m > 0)
-    # Relative residual of (z/kappa) m^2 + a m - 1 = 0, normalised by the largest term: rounding only.
-    terms = np.abs(np.stack([z / kappa * m**2, a * m, np.ones_like(m)]))
-    residual = np.abs(z / kappa * m**2 + a * m - 1) / terms.max(axis=0)
-    assert residual.max() < 1e-14  # a few ulps
+    # The exact root of (z/kappa) M^2 + a M - 1 = 0 at 50 digits (the float inputs taken exactly):
+    # float64 m must be within a few ulps everywhere, edges (kappa = 1, tiny/huge kappa) included.
+    with mpmath.workdps(50):
+        def exact(zz, kk):
+            zz, kk = mpmath.mpf(zz), mpmath.mpf(kk)
+            a = zz + 1 - 1 / kk
+            return 2 / (a + mpmath.sqrt(a * a + 4 * zz / kk)) if a >= 0 else kk * (mpmath.sqrt(a * a + 4 * zz / kk) - a) / (2 * zz)
+        ref = np.array([[float(exact(zz, kk)) for kk in kappa[0]] for zz in z[:, 0]])
+    np.testing.assert_allclose(m, ref, rtol=8 * np.finfo(float).eps)  # a few ulps of rounding
 
 
 @pytest.mark.parametrize("kappa", [1e-3, 0.3, 1.0, 7.0, np.inf])

@@ -41,7 +41,9 @@ def test_tiny_ridge_is_continuous_with_ridgeless():
 def test_ridgeless_idg_closed_form_above_threshold():
     tau, alpha, kappa, rho = grid([1.05, 2.0, 50.0], ALPHAS, KAPPAS, RHOS)
     np.testing.assert_allclose(A.e_idg(tau, alpha, kappa, rho), A.e_idg_ridgeless_above(tau, alpha, kappa, rho),
-                               rtol=1e-13)  # same formula after nu = 0 (T4 = 1, B5 = 0); rounding only
+                               rtol=5e-13)
+    # The closed form computes sigma2 = rho + x - x^2 m, which cancels when x m ~ 1 (kappa = 1e-3,
+    # rho = 0): measured 1.2e-13 there, where solve() uses the positive sum rho + x m/(1 + m/kappa).
 
 
 def _nu_reference(tau, alpha, kappa, rho, lam):

@@ -59,3 +59,11 @@ def test_other_entry_points_validate():
 def test_solver_options_are_checked(kw, name):
     with pytest.raises(ValueError, match=name):
         A.solve(0.5, 1.0, 1.0, 0.1, 0.3, **kw)
+
+
+def test_stieltjes_validates_its_arguments():
+    for z in (0.0, -1.0, np.nan, np.inf):
+        with pytest.raises(ValueError, match="^z must satisfy 0 < z < inf"):
+            A.mp_stieltjes(z, 1.0)
+    with pytest.raises(ValueError, match="^kappa must satisfy"):
+        A.mp_stieltjes_deriv(1.0, [1.0, 0.0])
