@@ -5,25 +5,33 @@ the D x D Gram, D = d(d+1)). Naive baseline, measured in the same run on the sam
 drawn explicitly (``sample_contexts_tokens``), the D x D Gram formed from the n x D features and
 solved densely (``solve_direct``), errors by the same exact formula. Prints one JSON object.
 
+Both paths run with one BLAS thread (unless the environment sets ``OPENBLAS_NUM_THREADS`` etc.),
+so the ratio compares algorithms and is not disturbed by thread spin-waits when another process
+shares the 2 cores (measured: single fast d = 80 replicates jumping from 0.9 s to 16-20 s).
+
 Usage: ``python benchmarks/bench_sim.py [--repeats 3] [--naive-repeats 3] [--big-d 200]``.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
-import platform
-import statistics
-import time
 
-import numpy as np
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
 
-from simulate._seeding import replicate_rng
-from simulate._sizes import sizes
-from simulate.core import run_replicate
-from simulate.errors import test_errors
-from simulate.sampler import pretraining_tasks, sample_contexts_tokens
-from simulate.solvers import solve_direct
+import argparse  # noqa: E402  (BLAS threads must be fixed before numpy is imported)
+import json  # noqa: E402
+import platform  # noqa: E402
+import statistics  # noqa: E402
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+from simulate._seeding import replicate_rng  # noqa: E402
+from simulate._sizes import sizes  # noqa: E402
+from simulate.core import run_replicate  # noqa: E402
+from simulate.errors import test_errors  # noqa: E402
+from simulate.sampler import pretraining_tasks, sample_contexts_tokens  # noqa: E402
+from simulate.solvers import solve_direct  # noqa: E402
 
 POINT = dict(tau=2.0, alpha=1.0, kappa=1.0, rho=0.25, lam=0.0)
 
@@ -64,7 +72,7 @@ def main() -> None:
     t_start = time.perf_counter()
     report = {"benchmark": "bench_sim", "point": POINT, "seed": args.seed,
               "machine": {"python": platform.python_version(), "numpy": np.__version__,
-                          "cpus": os.cpu_count(), "processor": platform.processor() or platform.machine()},
+                          "cpus": os.cpu_count(), "blas_threads": os.environ["OPENBLAS_NUM_THREADS"], "processor": platform.processor() or platform.machine()},
               "comparisons": []}
     for d in args.dims:
         l, k, n = sizes(d, POINT["tau"], POINT["alpha"], POINT["kappa"])
