@@ -45,12 +45,13 @@ def test_sim_matches_theory_at_d50(name):
         assert -3 * sem <= got - want <= c / d + 3 * sem, (name, got, sem, want)
 
 
-def _fit_inf(ds, means, sems):
-    """Weighted least squares ``e(d) = e_inf + c/d``; returns ``(e_inf, se(e_inf), c)``."""
-    ds, means, sems = map(np.asarray, (ds, means, sems))
-    A = np.stack([np.ones_like(ds, dtype=float), 1.0 / ds], axis=1) / sems[:, None]
+def _fit_inf(ds, means, sems, order=1):
+    """Weighted least squares ``e(d) = e_inf + c_1/d + ... + c_order/d^order``;
+    returns ``(e_inf, se(e_inf), [c_1, ..., c_order])``."""
+    ds, means, sems = (np.asarray(v, dtype=float) for v in (ds, means, sems))
+    A = np.stack([ds ** -j for j in range(order + 1)], axis=1) / sems[:, None]
     coef, *_ = np.linalg.lstsq(A, means / sems, rcond=None)
-    return coef[0], math.sqrt(np.linalg.inv(A.T @ A)[0, 0]), coef[1]
+    return coef[0], math.sqrt(np.linalg.inv(A.T @ A)[0, 0]), list(coef[1:])
 
 
 SLOW_POINTS = {  # double descent (tau 0.5, 3; peak regularised by lam), kappa transition, lam > 0
@@ -75,3 +76,28 @@ def test_extrapolated_sim_matches_theory(name):
                                 [getattr(r.sem(), key) for r in rows])
         # 3% of the theory: the project's criterion; measured deviations <= 1.2% with fit se 0.3-1%
         assert abs(e_inf - want) <= 0.03 * want, (name, key, e_inf, se, want)
+
+
+NEAR_PEAK = (1.5, 1.0, 2.0, 0.25, 0.0)
+# d = 40..160, replicates chosen for the smallest se of the 3-term e_inf per unit time (per-replicate
+# spread ~ 1/d, cost ~ d^4): predicted se 1.15% of the theory
+NEAR_PEAK_SEEDS = {40: 256, 60: 64, 80: 20, 100: 6, 160: 10}
+
+
+@pytest.mark.slow
+def test_extrapolated_sim_matches_theory_near_peak():
+    """tau = 1.5 (ridgeless, half-way to the peak): finite-d excess is 16% at d = 40, 4% at d = 160.
+
+    The 1/d expansion of a ridgeless error near the peak runs in 1/(d |tau - 1|) (the finite-d peak
+    sits at n = d(d+1), tau_d = 1 + 1/d), so the 1/d^2 term is not negligible at d = 40 and a 1/d-only
+    fit over d = 40..100 can be pulled low; fit e_inf + c1/d + c2/d^2 over d = 40..160 instead.
+    Measured with seed 7 (96/64/40/24/16/10 replicates at d = 40/60/80/100/130/160): e_inf - theory
+    = +0.3 +- 1.1% (ICL), +0.1 +- 1.1% (IDG), c2 = 145 +- 129 / 101 +- 120 (chi2 2.8 and 2.6 on 3 dof).
+    """
+    rows = [simulate.run(d, *NEAR_PEAK, n_seeds=n, seed=2) for d, n in NEAR_PEAK_SEEDS.items()]
+    for key, want in zip(("icl", "idg"), _theory(NEAR_PEAK)):
+        e_inf, se, _ = _fit_inf([r.d for r in rows], [getattr(r.mean(), key) for r in rows],
+                                [getattr(r.sem(), key) for r in rows], order=2)
+        # 3% of the theory, the project's criterion (as above); the 3-term fit's se is ~1.2% here
+        # by design, so this is a ~2.5 se check, not a widened tolerance
+        assert abs(e_inf - want) <= 0.03 * want, (key, e_inf, se, want)
