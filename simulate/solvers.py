@@ -18,6 +18,7 @@ Solvers (all return the same ``Gamma`` up to their stated accuracy):
 """
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,6 +28,19 @@ from asymptotics._validate import check
 
 SOLVERS = ("auto", "dual", "cg", "direct")
 DIRECT_MAX_D = 100  # Gram of d = 100 is 10100^2 doubles = 0.8 GB
+# OpenBLAS's multithreaded Cholesky (potrf) segfaults for n >~ 16000 with 2 threads (OpenBLAS
+# 0.3.30/0.3.31 as bundled with scipy 1.17/numpy 2.4; reproduced with plain numpy.linalg.cholesky,
+# n = 16000..20480; fine single-threaded up to n = 24000 at least). Factorisations from this size
+# on run with one BLAS thread (threadpoolctl); the cost is at most a factor of the thread count.
+SINGLE_THREAD_FACTOR_N = 8192
+
+
+def _factor_guard(m: int):
+    if m < SINGLE_THREAD_FACTOR_N:
+        return contextlib.nullcontext()
+    from threadpoolctl import threadpool_limits
+
+    return threadpool_limits(limits=1, user_api="blas")
 
 
 @dataclass(frozen=True)
@@ -83,6 +97,11 @@ def _pinv_solve(K: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, str, int | No
     cut ``size * eps * max eigenvalue`` (then pinv and inverse coincide); otherwise ``eigh`` with
     that rank cut (NumPy's ``pinv`` convention). Returns ``(a, method, rank, rcond)``.
     """
+    with _factor_guard(K.shape[0]):
+        return _pinv_solve_unguarded(K, b)
+
+
+def _pinv_solve_unguarded(K, b):
     m = K.shape[0]
     eps = np.finfo(K.dtype).eps
     cut = m * eps

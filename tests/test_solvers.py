@@ -104,3 +104,31 @@ def test_bad_solver_inputs():
     with pytest.raises(ValueError, match="small-d reference"):
         resolve_solver("direct", 10, 200)
     assert resolve_solver("auto", 42, 6) == "dual" and resolve_solver("auto", 43, 6) == "cg"
+
+
+def test_large_factorisations_run_single_threaded():
+    # Guard against the OpenBLAS threaded-Cholesky segfault at n >~ 16000 (see solvers.py): inside
+    # the guard every BLAS pool reports one thread; small systems are left alone.
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from simulate.solvers import SINGLE_THREAD_FACTOR_N, _factor_guard
+
+    def blas_threads():
+        return {p["num_threads"] for p in threadpool_info() if p["user_api"] == "blas"}
+
+    with threadpool_limits(limits=2, user_api="blas"):  # the test session itself runs 1 thread
+        assert blas_threads() == {2}
+        with _factor_guard(SINGLE_THREAD_FACTOR_N):
+            assert blas_threads() == {1}
+        with _factor_guard(SINGLE_THREAD_FACTOR_N - 1):
+            assert blas_threads() == {2}  # small systems keep the caller's threads
+
+
+@pytest.mark.slow
+def test_dual_solve_beyond_the_openblas_threaded_cholesky_crash():
+    # n = 16393 > 16000 contexts through the dual Cholesky path: crashed the process (SIGSEGV)
+    # with 2 BLAS threads before the guard; ~45 s single-threaded.
+    import simulate
+
+    r = simulate.run(d=130, tau=0.97, alpha=1.0, kappa=2.0, rho=0.25)
+    assert r.n == 16393 and r.solver == "dual" and np.isfinite(r.icl).all()
