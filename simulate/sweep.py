@@ -22,7 +22,6 @@ import math
 import numbers
 import os
 import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -137,17 +136,13 @@ def _key_hash(key: dict) -> str:
 
 
 def _write_atomic(path: Path, payload: dict) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(fd, "w") as f:
+    from asymptotics._io import atomic_path
+
+    with atomic_path(path) as tmp:
+        with open(tmp, "w") as f:
             json.dump(payload, f, sort_keys=True)
             f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+            os.fsync(f.fileno())  # a killed sweep must not leave a renamed but empty file
 
 
 def _read_cache(path: Path, key: dict):

@@ -170,7 +170,8 @@ def test_killed_sweep_resumes_without_loss_or_rework(tmp_path):
     with pytest.raises(KeyboardInterrupt):
         sweep(GRID, d=4, n_seeds=2, runner=fake_runner, cache_dir=tmp_path, progress=False)
     done = list(tmp_path.glob("*.json"))
-    assert len(done) == 4 and not list(tmp_path.glob(".tmp-*"))  # finished tasks saved, no debris
+    # finished tasks saved, no temporary-file debris (temporaries are hidden dot-files)
+    assert len(done) == 4 and not [p for p in tmp_path.iterdir() if p.name.startswith(".")]
     first_four = [c[:5] + (c[5],) for c in CALLS[:4]]
     CALLS.clear()
     STOP["at"] = None
