@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymptotics._validate import check
-from asymptotics.stieltjes import mp_stieltjes
+from asymptotics.params import check
+from asymptotics.stieltjes import marchenko_pastur_m
 
 
 def ridge_error(alpha, rho):
@@ -26,5 +26,5 @@ def ridge_error(alpha, rho):
     out = np.maximum(0.0, 1.0 - alpha)
     pos = rho > 0
     a, r = alpha[pos], rho[pos]
-    out[pos] = r * (1.0 + mp_stieltjes(r / a, a) / a)
+    out[pos] = r * (1.0 + marchenko_pastur_m(r / a, a) / a)
     return float(out[0]) if not shape else out.reshape(shape)

@@ -28,9 +28,9 @@ from dataclasses import dataclass, fields
 import mpmath
 import numpy as np
 
-from ._validate import check, check_params
+from .params import check, check_params
 
-__all__ = ["MPResult", "solve_mp", "e_icl_mp", "e_idg_mp", "solve_mp_array"]
+__all__ = ["HighPrecResult", "solve_hp", "e_icl_hp", "e_idg_hp", "solve_hp_array"]
 
 _PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
 _MAX_GUARD_DOUBLINGS = 5
@@ -38,7 +38,7 @@ _MAX_ITER = 400
 
 
 @dataclass(frozen=True)
-class MPResult:
+class HighPrecResult:
     """All intermediates of one high-precision solve (mpf values; see THEORY.md section 4).
 
     ``nu`` is the effective ridge, ``b = q + nu``, ``m_q = m(q)``, ``m_b = m(b)``, ``F2_b = -m'(b)``.
@@ -73,7 +73,7 @@ class MPResult:
 
     def __str__(self) -> str:
         n = min(self.dps, 20)
-        return (f"MPResult(tau={mpmath.nstr(self.tau, 8)}, alpha={mpmath.nstr(self.alpha, 8)}, "
+        return (f"HighPrecResult(tau={mpmath.nstr(self.tau, 8)}, alpha={mpmath.nstr(self.alpha, 8)}, "
                 f"kappa={mpmath.nstr(self.kappa, 8)}, rho={mpmath.nstr(self.rho, 8)}, "
                 f"lam={mpmath.nstr(self.lam, 8)}): e_icl={mpmath.nstr(self.e_icl, n)}, "
                 f"e_idg={mpmath.nstr(self.e_idg, n)}, nu={mpmath.nstr(self.nu, n)} "
@@ -84,7 +84,7 @@ class MPResult:
 _VALUES = ("nu", "m_q", "m_b", "F2_b", "sigma2", "T1", "T2", "T3", "T4", "B5", "e_icl", "e_idg")
 
 
-def _mp_stieltjes(z, kappa):
+def _stieltjes_hp(z, kappa):
     """m(z) = M_kappa(z) and F2(z) = -m'(z) for z > 0 at the current precision (THEORY.md section 4).
 
     The root of (z/kappa) m^2 + a m - 1 = 0, a = z + 1 - 1/kappa, with m > 0; the two algebraically
@@ -120,7 +120,7 @@ def _solve_nu(tau, q, kappa, lam, eps):
         return mpmath.mpf(0), 0, True
 
     def g_and_dg(nu):
-        m, f2 = _mp_stieltjes(q + nu, kappa)
+        m, f2 = _stieltjes_hp(q + nu, kappa)
         g = 1 - (1 - nu * m) / tau - lam / nu
         return g, (m - nu * f2) / tau + lam / (nu * nu)
 
@@ -158,8 +158,8 @@ def _solve_at(raw, wdps):
         q = (1 + rho) / alpha
         nu, iterations, converged = _solve_nu(tau, q, kappa, lam, eps)
         b = q + nu
-        m_q, _ = _mp_stieltjes(q, kappa)
-        m_b, F2_b = _mp_stieltjes(b, kappa)
+        m_q, _ = _stieltjes_hp(q, kappa)
+        m_b, F2_b = _stieltjes_hp(b, kappa)
         sigma2 = rho + q * (1 - q * m_q)
         T1 = 1 - b * m_b
         T2 = 1 - 2 * b * m_b + b * b * F2_b
@@ -199,17 +199,17 @@ def _validated_raw(tau, alpha, kappa, rho, lam):
             as_float = v
         check(name, as_float)
         if np.ndim(as_float) != 0:
-            raise ValueError(f"{name} must be a scalar here (use solve_mp_array for arrays); "
+            raise ValueError(f"{name} must be a scalar here (use solve_hp_array for arrays); "
                              f"got shape {np.shape(as_float)}")
         raw.append(v if isinstance(v, (str, mpmath.mpf)) else float(v))
     return raw
 
 
-def solve_mp(tau, alpha, kappa, rho, lam=0, *, dps: int = 50) -> MPResult:
+def solve_hp(tau, alpha, kappa, rho, lam=0, *, dps: int = 50) -> HighPrecResult:
     """Solve the asymptotic theory at ``dps`` verified significant digits (THEORY.md section 4).
 
     Parameters are scalars (float, int, str or mpf; ``float('inf')`` allowed for tau and kappa),
-    validated with ``asymptotics._validate.check``. Returns an :class:`MPResult` holding every
+    validated with ``asymptotics.params.check``. Returns an :class:`HighPrecResult` holding every
     intermediate. Raises ``ArithmeticError`` if the effective-ridge root does not converge or the
     result cannot be verified to ``dps`` digits (see the module docstring for how precision is chosen).
     At lam = 0, tau = 1 the errors are ``mpf('inf')`` (the interpolation peak; paper Result 1).
@@ -229,28 +229,28 @@ def solve_mp(tau, alpha, kappa, rho, lam=0, *, dps: int = 50) -> MPResult:
         with mpmath.workdps(dps + 2 * guard):
             ok = all(_agree(lo_vals[k], hi_vals[k], tol) for k in _VALUES)
         if ok:
-            return MPResult(**hi_vals, **hi_stats, dps=dps, working_dps=dps + 2 * guard)
+            return HighPrecResult(**hi_vals, **hi_stats, dps=dps, working_dps=dps + 2 * guard)
         guard *= 2
     raise ArithmeticError(f"could not verify {dps} digits at {dict(zip(_PARAMS, raw))} "
                           f"with up to {2 * guard} guard digits")
 
 
-def e_icl_mp(tau, alpha, kappa, rho, lam=0, *, dps: int = 50) -> mpmath.mpf:
-    """ICL error at ``dps`` verified digits (THEORY.md section 4; see :func:`solve_mp`)."""
-    return solve_mp(tau, alpha, kappa, rho, lam, dps=dps).e_icl
+def e_icl_hp(tau, alpha, kappa, rho, lam=0, *, dps: int = 50) -> mpmath.mpf:
+    """ICL error at ``dps`` verified digits (THEORY.md section 4; see :func:`solve_hp`)."""
+    return solve_hp(tau, alpha, kappa, rho, lam, dps=dps).e_icl
 
 
-def e_idg_mp(tau, alpha, kappa, rho, lam=0, *, dps: int = 50) -> mpmath.mpf:
-    """IDG error at ``dps`` verified digits (THEORY.md section 4; see :func:`solve_mp`)."""
-    return solve_mp(tau, alpha, kappa, rho, lam, dps=dps).e_idg
+def e_idg_hp(tau, alpha, kappa, rho, lam=0, *, dps: int = 50) -> mpmath.mpf:
+    """IDG error at ``dps`` verified digits (THEORY.md section 4; see :func:`solve_hp`)."""
+    return solve_hp(tau, alpha, kappa, rho, lam, dps=dps).e_idg
 
 
-_FIELDS = tuple(f.name for f in fields(MPResult))
+_FIELDS = tuple(f.name for f in fields(HighPrecResult))
 
 
-def solve_mp_array(tau, alpha, kappa, rho, lam=0.0, *, dps: int = 30,
+def solve_hp_array(tau, alpha, kappa, rho, lam=0.0, *, dps: int = 30,
                    fields=("e_icl", "e_idg", "nu")) -> dict[str, np.ndarray]:
-    """Loop :func:`solve_mp` over broadcast float arrays; returns float64 arrays (for testing).
+    """Loop :func:`solve_hp` over broadcast float arrays; returns float64 arrays (for testing).
 
     Each entry is the correctly rounded float64 of a value verified to ``dps`` digits, so for
     ``dps >= 20`` it is the reference a float64 kernel should reproduce up to its own rounding.
@@ -258,11 +258,11 @@ def solve_mp_array(tau, alpha, kappa, rho, lam=0.0, *, dps: int = 30,
     bad = [f for f in fields if f not in _FIELDS or f in ("converged", "iterations", "dps",
                                                           "working_dps")]
     if bad:
-        raise ValueError(f"fields must be numeric fields of MPResult; got {bad}")
+        raise ValueError(f"fields must be numeric fields of HighPrecResult; got {bad}")
     arrs = check_params(tau, alpha, kappa, rho, lam)
     out = {f: np.empty(arrs[0].shape) for f in fields}
     for idx in np.ndindex(arrs[0].shape):
-        r = solve_mp(*(float(a[idx]) for a in arrs), dps=dps)
+        r = solve_hp(*(float(a[idx]) for a in arrs), dps=dps)
         for f in fields:
             out[f][idx] = float(getattr(r, f))
     return out

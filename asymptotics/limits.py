@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from asymptotics._validate import check
+from asymptotics.params import check
 from asymptotics.theory import solve
 
 

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymptotics._validate import check_params
-from asymptotics.stieltjes import mp_stieltjes, mp_stieltjes_deriv
+from asymptotics.params import check_params
+from asymptotics.stieltjes import marchenko_pastur_m, marchenko_pastur_dm
 
 
 def e_icl_ridgeless(tau, alpha, kappa, rho):
@@ -27,12 +27,12 @@ def e_icl_ridgeless(tau, alpha, kappa, rho):
     out = np.full(tau.shape, np.inf)
     lo, hi = tau < 1, tau > 1
     t, xl, rl = tau[lo], x[lo], rho[lo]
-    mu = xl * mp_stieltjes(xl, kappa[lo] / t)
+    mu = xl * marchenko_pastur_m(xl, kappa[lo] / t)
     out[lo] = (t * (1 + xl) / (1 - t) * (1 - t * (1 - mu) ** 2 - mu * (xl - rl) / xl)
                - 2 * t * (1 - mu) + 1 + rl)
     t, xh, rh, kh = tau[hi], x[hi], rho[hi], kappa[hi]
-    m = mp_stieltjes(xh, kh)
-    dm = mp_stieltjes_deriv(xh, kh)
+    m = marchenko_pastur_m(xh, kh)
+    dm = marchenko_pastur_dm(xh, kh)
     out[hi] = ((1 + xh) * (1 - 2 * xh * m - xh * xh * dm) - 2 * (1 - xh * m) + 1 + rh
                + (1 + xh) * m * (rh + xh - xh * xh * m) / (t - 1))
     return float(out) if out.ndim == 0 else out
@@ -44,5 +44,5 @@ def e_idg_ridgeless_above(tau, alpha, kappa, rho):
     if np.any(tau <= 1) or np.any(np.isinf(tau)):
         raise ValueError("tau must satisfy 1 < tau < inf for the ridgeless IDG closed form")
     x = (1.0 + rho) / alpha
-    out = tau * (rho + x - x * x * mp_stieltjes(x, kappa)) / (tau - 1)
+    out = tau * (rho + x - x * x * marchenko_pastur_m(x, kappa)) / (tau - 1)
     return float(out) if out.ndim == 0 else out

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymptotics._validate import check
+from asymptotics.params import check
 
 _Z_RANGE = dict(low=0.0, low_ok=False, inf_ok=False, allowed="0 < z < inf")
 
@@ -45,13 +45,13 @@ def _out(x):
     return float(x) if np.ndim(x) == 0 else x
 
 
-def mp_stieltjes(z, kappa):
+def marchenko_pastur_m(z, kappa):
     """``m(z) = lim (1/d) tr (R + z)^{-1}`` for ``0 < z < inf``, ``0 < kappa <= inf`` (broadcasting)."""
     m, _, _, _ = _m_and_s(check("z", z, **_Z_RANGE), check("kappa", kappa))
     return _out(m)
 
 
-def mp_stieltjes_deriv(z, kappa):
+def marchenko_pastur_dm(z, kappa):
     """``m'(z) = -lim (1/d) tr (R + z)^{-2}`` (so THEORY.md's ``F2 = -m'``), same conventions."""
     m, S, p, theta = _m_and_s(check("z", z, **_Z_RANGE), check("kappa", kappa))
     return _out(-m * (p + theta * m) / S)

@@ -21,7 +21,7 @@ import functools
 
 import sympy as sp
 
-__all__ = ["SYMBOLS", "mp_equation", "stieltjes", "F2", "error_formulas", "fixed_point",
+__all__ = ["SYMBOLS", "marchenko_pastur_equation", "stieltjes", "F2", "error_formulas", "fixed_point",
            "nu_polynomial", "nu_ridgeless", "ridgeless_closed_forms", "paper_result1",
            "prove_result1", "limits", "large_tau_series", "formulas", "latex_formulas", "latex",
            "numeric", "arguments"]
@@ -37,12 +37,12 @@ _Q = (1 + rho) / alpha
 
 
 def _quadratic(m, zz, kk):
-    """(z/kappa) m^2 + (z + 1 - 1/kappa) m - 1: the MP polynomial (derived in :func:`mp_equation`)."""
+    """(z/kappa) m^2 + (z + 1 - 1/kappa) m - 1: the MP polynomial (derived in :func:`marchenko_pastur_equation`)."""
     return zz / kk * m ** 2 + (zz + 1 - 1 / kk) * m - 1
 
 
 @functools.lru_cache(maxsize=None)
-def mp_equation() -> sp.Eq:
+def marchenko_pastur_equation() -> sp.Eq:
     """The MP quadratic for m(z) = lim (1/d) tr (R + z)^{-1}, R = (1/k) sum_j w_j w_j^T.
 
     Derived from the self-consistent equation m = 1/(z + 1/(1 + m/kappa)) (THEORY.md section 4) by
@@ -62,11 +62,11 @@ def mp_equation() -> sp.Eq:
 def stieltjes() -> sp.Expr:
     """m(z) = M_kappa(z) = 2/(a + sqrt(a^2 + 4z/kappa)), a = z + 1 - 1/kappa (paper; THEORY.md §4).
 
-    The quadratic of :func:`mp_equation` is solved and the physical branch is SELECTED by the
+    The quadratic of :func:`marchenko_pastur_equation` is solved and the physical branch is SELECTED by the
     Stieltjes asymptotics z m(z) -> 1 as z -> inf (the other root tends to -kappa); the selected root
     is then shown identical to the paper's rationalised form, which is returned.
     """
-    roots = sp.solve(mp_equation().lhs, _m)
+    roots = sp.solve(marchenko_pastur_equation().lhs, _m)
     physical = [r for r in roots if sp.limit(z * r, z, sp.oo) == 1]
     if len(physical) != 1:
         raise AssertionError(f"branch selection failed: {roots}")
@@ -80,7 +80,7 @@ def stieltjes() -> sp.Expr:
 @functools.lru_cache(maxsize=None)
 def _implicit_derivatives(order: int = 3) -> tuple:
     """d^n m/dz^n as rational functions of (m, z, kappa), n = 1..order, by sympy.idiff."""
-    return tuple(sp.factor(sp.idiff(mp_equation().lhs, _m, z, n)) for n in range(1, order + 1))
+    return tuple(sp.factor(sp.idiff(marchenko_pastur_equation().lhs, _m, z, n)) for n in range(1, order + 1))
 
 
 @functools.lru_cache(maxsize=None)
@@ -134,7 +134,7 @@ def error_formulas(structural: bool = False) -> dict:
 
 @functools.lru_cache(maxsize=None)
 def prove_positive_sum_forms() -> dict:
-    """Prove the cancellation-free forms used by the float64 kernels (``asymptotics.theory._moments``).
+    """Prove the cancellation-free forms used by the float64 kernels (``asymptotics.spectrum.Isotropic.moments``).
 
     Each entry is the difference between THEORY.md's expression and the positive-sum form, reduced
     modulo the MP quadratic in m = m(b) (z = b = q + nu, F2 the idiff rational function of m,
@@ -438,8 +438,8 @@ def formulas() -> dict:
     M = sp.Function("M")
     out = {
         "q": sp.Eq(q, _Q),
-        "mp_self_consistent": sp.Eq(_m, 1 / (z + 1 / (1 + _m / kappa))),
-        "mp_quadratic": mp_equation(),
+        "marchenko_pastur_self_consistent": sp.Eq(_m, 1 / (z + 1 / (1 + _m / kappa))),
+        "marchenko_pastur_quadratic": marchenko_pastur_equation(),
         "m": sp.Eq(M(z), stieltjes()),
         "F2": sp.Eq(sp.Function("F_2")(z), F2()),
         "F2_implicit": sp.Eq(sp.Function("F_2")(z), -_implicit_derivatives(1)[0]),

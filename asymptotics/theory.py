@@ -24,7 +24,7 @@ Singular points, handled on purpose:
 - ``kappa -> 0`` and ``rho = 0`` need nothing special: all formulas stay finite and well conditioned.
 
 Accuracy: every average over the task spectrum is evaluated as a sum of positive terms
-(``_moments``; e.g. ``sigma2 + B5 = rho + q T1 + nu b P2`` and ``e_ICL = rho + b^2 F2 + q T2 +
+(:meth:`asymptotics.spectrum.TaskSpectrum.moments`; e.g. ``sigma2 + B5 = rho + q T1 + nu b P2`` and ``e_ICL = rho + b^2 F2 + q T2 +
 (1+q) T3 e_IDG/tau``) and ``tau - 1`` is formed exactly, so the float64 results agree with the
 independent mpmath evaluation (``asymptotics.highprec``) to <= 1e-12 relative over 12 decades of
 every parameter, including ``tau = 1 -+ 1e-12`` next to the peak (tests/test_highprec.py).
@@ -35,12 +35,19 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
-from asymptotics._validate import check_params
-from asymptotics.stieltjes import _m_and_s
+from asymptotics.params import PARAMS, check_params
+from asymptotics.spectrum import ISOTROPIC, TaskSpectrum
 
 
 class ConvergenceError(RuntimeError):
-    """The effective-ridge fixed point did not converge at some parameter point."""
+    """An iterative solve did not reach its tolerance: the effective-ridge fixed point here, the
+    simulator's conjugate gradients (:mod:`simulate.solvers`) there. The message gives the residual
+    actually measured; no unconverged number is ever returned as an answer."""
+
+
+#: Defaults of the effective-ridge solve (relative step tolerance of Newton, iteration cap).
+RTOL = 4 * np.finfo(float).eps
+MAXITER = 100
 
 
 @dataclass(frozen=True)
@@ -91,28 +98,6 @@ class TheoryResult:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _moments(b, q, kappa):
-    """Spectral averages at ``b = q + nu`` in cancellation-free (positive-sum) form.
-
-    With ``lambda_i`` the task-covariance eigenvalues and ``E`` the spectral average:
-    ``T1 = E[l/(l+b)] = m/(1 + m/kappa)``, ``P2 = E[l/(l+b)^2] = F2/(1 + m/kappa)^2``,
-    ``T2 = E[l^2/(l+b)^2] = T1 (s-b)/s`` with ``s - b = (2b(1+1/kappa) + (1-1/kappa)^2)/(s+b)``,
-    ``T3 = E[(l+q)/(l+b)^2] = P2 + q F2``, ``T4 = E[(l+q)^2/(l+b)^2] = T2 + 2q P2 + q^2 F2``
-    (derived here from the MP quadratic; equal to THEORY.md's ``1 - b m``, ``1 - 2bm + b^2 F2``,
-    ``m - nu F2``, ``1 - 2 nu m + nu^2 F2``, which cancel when b or nu is large), and
-    ``G4 = (1 - T4)/nu = E[(2l + q + b)/(l+b)^2] = 2 P2 + (q + b) F2``, so that the Newton slope
-    ``tau h' = tau - T4 = (tau - 1) + nu G4`` is formed without cancellation for ``tau >= 1``.
-    """
-    m, S, p, theta = _m_and_s(b, kappa)
-    pm = p + theta * m  # p (1 + m/kappa)
-    c = p / pm
-    F2 = m * pm / S
-    T1 = m * c
-    P2 = F2 * c * c
-    T2 = T1 * (2.0 * b * p * (p + theta) + (p - theta) ** 2) / (S * (S + p * b))
-    return m, F2, T1, P2, T2, P2 + q * F2, T2 + 2.0 * q * P2 + q * q * F2, 2.0 * P2 + (q + b) * F2
-
-
 def _h(nu, m, T1, q, tau):
     """``h(nu) = nu (tau - (1 - nu m))/tau`` with ``1 - nu m = T1 + q m`` (a positive sum).
 
@@ -123,39 +108,20 @@ def _h(nu, m, T1, q, tau):
     return nu * np.where(tau >= 0.5, (tau - 1.0) + nu * m, tau - (T1 + q * m)) / tau
 
 
-def _h_and_slope(nu, q, kappa, tau):
-    """``h(nu)`` and ``h'(nu) = (tau - T4)/tau`` at ``b = q + nu``."""
-    m, _, T1, _, _, _, _, G4 = _moments(q + nu, q, kappa)
-    return _h(nu, m, T1, q, tau), ((tau - 1.0) + nu * G4) / tau
+def _h_and_slope(nu, q, kappa, tau, spectrum):
+    """``h(nu)`` and ``h'(nu) = (tau - T4)/tau = ((tau - 1) + nu G4)/tau`` at ``b = q + nu``."""
+    mo = spectrum.moments(q + nu, q, kappa)
+    return _h(nu, mo.m, mo.T1, q, tau), ((tau - 1.0) + nu * mo.G4) / tau
 
 
-def _ridgeless_nu_below_one(tau, q, kappa):
-    """Positive root of ``tau nu^2 - B nu - C = 0`` (ridgeless, ``tau < 1``), cancellation-free.
-
-    The equation is multiplied by ``p = min(kappa, 1)`` (``theta = p/kappa``) so that tiny and infinite
-    kappa need no special case: ``p tau nu^2 - Bp nu - Cp = 0`` with ``Bp = (1-tau)(p(q+1) - tau theta)``
-    and ``Cp = q (1-tau)^2 theta``; the root is ``(Bp + D)/(2 p tau)`` or ``2 Cp/(D - Bp)``.
-    Evaluated on whole chunks; entries with ``tau >= 1`` are discarded by the caller.
-    """
-    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        t = 1.0 - tau
-        p = np.minimum(kappa, 1.0)
-        theta = p / kappa
-        Bp = t * (p * q + (p - tau * theta))  # p - tau theta first: exact when kappa ~ tau
-        Cp = q * t * t * theta
-        D = np.hypot(Bp, 2.0 * t * np.sqrt(p * tau * q * theta))
-        pos = Bp >= 0
-        return np.where(pos, Bp + D, 2.0 * Cp) / np.where(pos, 2.0 * p * tau, D - Bp)
-
-
-def _effective_ridge(tau, q, kappa, lam, rtol, maxiter):
+def _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum):
     """Vectorised solve of ``h(nu) = lam``; returns ``nu`` and the Newton iteration count.
 
     Convergence is judged afterwards by :func:`_residual`, for closed-form and Newton points alike.
     """
     finite_tau = np.isfinite(tau)
     closed = (lam == 0) & (tau < 1)
-    nu = np.where(closed, _ridgeless_nu_below_one(tau, q, kappa), 0.0)
+    nu = np.where(closed, spectrum.ridgeless_nu(tau, q, kappa), 0.0)
     nu = np.where(finite_tau, nu, lam)
     newton = finite_tau & (lam > 0)
     iterations = 0
@@ -170,7 +136,7 @@ def _effective_ridge(tau, q, kappa, lam, rtol, maxiter):
         # Working arrays hold only the still-active points (compacted every step).
         while idx.size and iterations < maxiter:
             iterations += 1
-            h, slope = _h_and_slope(x, qq, kk, t)
+            h, slope = _h_and_slope(x, qq, kk, t, spectrum)
             f = h - ll
             lo = np.where(f < 0, x, lo)
             hi = np.where(f > 0, x, hi)
@@ -202,8 +168,7 @@ def _residual(nu, m_b, T1, q, tau, lam):
     return converged, residual
 
 
-def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 4 * np.finfo(float).eps,
-          maxiter: int = 100) -> TheoryResult:
+def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = RTOL, maxiter: int = MAXITER) -> TheoryResult:
     """Solve the deterministic-equivalent equations and return every intermediate.
 
     Parameters broadcast against each other: ``0 < tau <= inf`` (``n/d^2``; inf is the
@@ -216,19 +181,19 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = 4 * np.finfo(float).
         raise ValueError(f"rtol must satisfy eps <= rtol < 1 (eps = {np.finfo(float).eps:.3g}); got {rtol!r}")
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
         raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
-    out = _evaluate(params, rtol, maxiter, keep=None)
+    out = _evaluate(params, rtol, maxiter, keep=None, spectrum=ISOTROPIC)
     return TheoryResult(**out)
 
 
-def _evaluate(params, rtol, maxiter, keep):
+def _evaluate(params, rtol, maxiter, keep, spectrum: TaskSpectrum):
     """Run ``_solve_flat`` over cache-sized chunks; gather the fields in ``keep`` (None: all)."""
     shape = params[0].shape
     flat = [np.ravel(a) for a in params]
     size = flat[0].size
     # Cache-sized chunks: the ~100 elementwise passes then run from cache instead of memory.
-    parts = [_solve_flat(*(a[i:i + _CHUNK] for a in flat), rtol, maxiter) for i in range(0, size, _CHUNK)]
+    parts = [_solve_flat(*(a[i:i + _CHUNK] for a in flat), rtol, maxiter, spectrum) for i in range(0, size, _CHUNK)]
     if not parts:
-        parts = [_solve_flat(*flat, rtol, maxiter)]
+        parts = [_solve_flat(*flat, rtol, maxiter, spectrum)]
     iterations = max(p.pop("iterations") for p in parts)
     keys = parts[0] if keep is None else keep
     out = {k: (np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k]).reshape(shape)
@@ -240,14 +205,14 @@ def _evaluate(params, rtol, maxiter, keep):
 _CHUNK = 1 << 14
 
 
-def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter) -> dict:
+def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum) -> dict:
     q = (1.0 + rho) / alpha
-    nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter)
+    nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum)
     b = q + nu
-    m_q, _, p, theta = _m_and_s(q, kappa)
-    m_b, F2_b, T1, P2, T2, T3, T4, G4 = _moments(b, q, kappa)
+    m_q, _ = spectrum.transform(q, kappa)
+    m_b, F2_b, T1, P2, T2, T3, T4, G4 = spectrum.moments(b, q, kappa)
     converged, residual = _residual(nu, m_b, T1, q, tau, lam)
-    sigma2 = rho + q * m_q * p / (p + theta * m_q)  # rho + q - q^2 m(q), as a positive sum
+    sigma2 = rho + q * spectrum.T1(q, kappa)  # rho + q - q^2 m(q), as a positive sum
     # Reported as defined; the errors use the positive-sum form sigma2 + B5 = rho + q T1 + nu b P2.
     B5 = q * q * m_q + (nu * nu - q * q) * m_b - nu * b * b * F2_b
     numer = rho + q * T1 + nu * b * P2
@@ -277,7 +242,7 @@ def _checked(params, out, field):
     converged = out["converged"]
     if not np.all(converged):
         bad = np.flatnonzero(~np.ravel(converged))[0]
-        point = {k: float(np.ravel(v)[bad]) for k, v in zip(("tau", "alpha", "kappa", "rho", "lam"), params)}
+        point = {k: float(np.ravel(v)[bad]) for k, v in zip(PARAMS, params)}
         raise ConvergenceError(
             f"effective-ridge fixed point did not converge at {point} "
             f"(relative residual {float(np.ravel(out['residual'])[bad]):.3e}; "
@@ -286,13 +251,10 @@ def _checked(params, out, field):
     return float(value) if np.ndim(value) == 0 else value
 
 
-_RTOL = 4 * np.finfo(float).eps
-_MAXITER = 100
-
-
 def _error(field, tau, alpha, kappa, rho, lam):
     params = check_params(tau, alpha, kappa, rho, lam)
-    return _checked(params, _evaluate(params, _RTOL, _MAXITER, keep=(field, "converged", "residual")),
+    return _checked(params, _evaluate(params, RTOL, MAXITER, keep=(field, "converged", "residual"),
+                                     spectrum=ISOTROPIC),
                     field)
 
 

@@ -4,7 +4,7 @@ import json
 import tempfile
 import time
 
-from asymptotics.grid import cartesian
+from asymptotics.params import cartesian
 from simulate.core import run_replicate
 from simulate.sweep import sweep
 

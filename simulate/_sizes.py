@@ -4,26 +4,11 @@ from __future__ import annotations
 import math
 import numbers
 
-
-from asymptotics._validate import check
+from asymptotics.params import check_scalar
 
 
 def _round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
-
-
-def _scalar(name: str, value) -> float:
-    arr = check(name, value)
-    if arr.ndim != 0:
-        raise ValueError(f"{name} must be a scalar for a simulation; got an array of shape {arr.shape}")
-    return float(arr)
-
-
-def check_int(name: str, value, low: int) -> int:
-    """Return ``value`` as an int after checking it is an integer (not bool) ``>= low``."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
-        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
-    return int(value)
 
 
 def check_d(d) -> int:
@@ -45,7 +30,7 @@ def sizes(d, tau, alpha, kappa) -> tuple[int, int | None, int]:
     (infinitely many contexts) and sizes that round to zero.
     """
     d = check_d(d)
-    tau = _scalar("tau", tau)
+    tau = check_scalar("tau", tau)
     if math.isinf(tau):
         raise ValueError("tau = inf (infinitely many pretraining contexts) is not simulable; "
                          "use the asymptotic theory, or a finite tau")
@@ -59,7 +44,7 @@ def sizes(d, tau, alpha, kappa) -> tuple[int, int | None, int]:
 
 def context_length(d, alpha) -> int:
     """``l = round(alpha d)`` (half-up), refusing a context of zero tokens."""
-    d, alpha = check_d(d), _scalar("alpha", alpha)
+    d, alpha = check_d(d), check_scalar("alpha", alpha)
     l = _round_half_up(alpha * d)
     if l < 1:
         raise ValueError(f"alpha*d = {alpha * d:g} rounds to l = 0 tokens; need alpha >= {0.5 / d:g} at d = {d}")
@@ -68,7 +53,7 @@ def context_length(d, alpha) -> int:
 
 def task_count(d, kappa) -> int | None:
     """``k = round(kappa d)`` (half-up) training tasks, ``None`` for ``kappa = inf``; refuses k = 0."""
-    d, kappa = check_d(d), _scalar("kappa", kappa)
+    d, kappa = check_d(d), check_scalar("kappa", kappa)
     if math.isinf(kappa):
         return None
     k = _round_half_up(kappa * d)

@@ -26,7 +26,8 @@ from typing import NamedTuple
 import numpy as np
 
 from simulate._seeding import replicate_rng
-from simulate._sizes import _scalar, check_d, context_length, task_count
+from asymptotics.params import check_scalar
+from simulate._sizes import check_d, context_length, task_count
 
 CHUNK_FLOATS = 1 << 22  # 32 MiB of float64 working memory per chunk
 
@@ -107,7 +108,7 @@ def ridge_mc(d, alpha, rho, n_contexts, rng) -> Estimate:
     """
     d = check_d(d)
     l = context_length(d, alpha)
-    rho = _scalar("rho", rho)
+    rho = check_scalar("rho", rho)
     n = _n_contexts(n_contexts)
     rng = _generator(rng)
     errors = np.empty(n)
@@ -148,7 +149,7 @@ def dmmse_mc(d, alpha, kappa, rho, n_contexts, rng, tasks=None) -> DMMSEErrors:
     ``rng``: a ``numpy.random.Generator`` or an integer seed. Returns :class:`DMMSEErrors`.
     """
     d = check_d(d)
-    rho = _scalar("rho", rho)
+    rho = check_scalar("rho", rho)
     n = _n_contexts(n_contexts)
     rng = _generator(rng)
     if tasks is None:
@@ -184,12 +185,12 @@ def _check_unused(unused: dict, allowed: tuple, who: str) -> None:
     if extra:
         raise ValueError(f"{who} does not take {extra}; it ignores only {list(allowed)}")
     for name, value in unused.items():
-        _scalar(name, value)
+        check_scalar(name, value)
 
 
 def _validate_ridge(d, alpha, rho, n_contexts=1000, **unused):
     _check_unused(unused, ("tau", "kappa", "lam"), "ridge_replicate")
-    context_length(d, alpha), _scalar("rho", rho), _n_contexts(n_contexts)
+    context_length(d, alpha), check_scalar("rho", rho), _n_contexts(n_contexts)
 
 
 def ridge_replicate(d, alpha, rho, *, seed: int, replicate: int, n_contexts: int = 1000, **unused) -> dict:
@@ -212,9 +213,9 @@ ridge_replicate.validate = _validate_ridge
 
 def _validate_dmmse(d, alpha, kappa, rho, n_contexts=1000, **unused):
     _check_unused(unused, ("tau", "lam"), "dmmse_replicate")
-    if math.isinf(_scalar("kappa", kappa)):
+    if math.isinf(check_scalar("kappa", kappa)):
         raise ValueError("kappa = inf makes the dMMSE prior Gaussian; use ridge_replicate for that limit")
-    context_length(d, alpha), task_count(d, kappa), _scalar("rho", rho), _n_contexts(n_contexts)
+    context_length(d, alpha), task_count(d, kappa), check_scalar("rho", rho), _n_contexts(n_contexts)
 
 
 def dmmse_replicate(d, alpha, kappa, rho, *, seed: int, replicate: int, n_contexts: int = 1000,

@@ -19,7 +19,8 @@ from typing import NamedTuple
 import numpy as np
 
 from simulate._seeding import replicate_rng
-from simulate._sizes import _scalar, check_d, check_int, sizes
+from asymptotics.params import check_int, check_scalar
+from simulate._sizes import check_d, sizes
 from simulate.errors import test_errors
 from simulate.sampler import pretraining_tasks, sample_contexts
 from simulate.solvers import SOLVERS, resolve_solver, solve
@@ -57,7 +58,7 @@ def check_point(d, tau, alpha, kappa, rho, lam, seed, options):
     """All validation of one point, before any work: sizes, scalars, seed, options, solver."""
     d = check_d(d)
     l, k, n = sizes(d, tau, alpha, kappa)
-    rho, lam = _scalar("rho", rho), _scalar("lam", lam)
+    rho, lam = check_scalar("rho", rho), check_scalar("lam", lam)
     seed = check_int("seed", seed, 0)
     opts = _check_options(options)
     return d, l, k, n, rho, lam, seed, opts, resolve_solver(opts["solver"], n, d, lam)

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymptotics._validate import check
+from asymptotics.params import check
 from simulate.sampler import sample_contexts_tokens, sample_tasks
 
 

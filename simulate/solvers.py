@@ -24,7 +24,8 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.linalg as sla
 
-from asymptotics._validate import check
+from asymptotics import ConvergenceError
+from asymptotics.params import check
 
 SOLVERS = ("auto", "dual", "cg", "direct")
 DIRECT_MAX_D = 100  # Gram of d = 100 is 10100^2 doubles = 0.8 GB
@@ -62,10 +63,6 @@ class Solution:
     residual: float
     iterations: int
     rank: int | None = None
-
-
-class ConvergenceError(RuntimeError):
-    """CG did not reach the requested tolerance; the partial iterate is not returned as an answer."""
 
 
 def _refuse_singular_cg(n: int, d: int, lam: float) -> None:

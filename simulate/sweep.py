@@ -28,11 +28,9 @@ from pathlib import Path
 
 import numpy as np
 
-from asymptotics._validate import check
-from asymptotics.grid import cartesian
-from simulate._sizes import check_d, check_int, sizes
+from asymptotics.params import PARAMS, cartesian, check, check_int
+from simulate._sizes import check_d, sizes
 
-PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
 COLUMNS = ("d", "seed", "replicate", "icl", "idg", "l", "k", "n", "solver", "seconds", "error")
 CACHE_FORMAT = 1
 
@@ -136,7 +134,7 @@ def _key_hash(key: dict) -> str:
 
 
 def _write_atomic(path: Path, payload: dict) -> None:
-    from asymptotics._io import atomic_path
+    from simulate.io import atomic_path
 
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
@@ -309,7 +307,7 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
 
     Parameters
     ----------
-    grid : dict of axis -> scalar or list (Cartesian product via :func:`asymptotics.grid.cartesian`,
+    grid : dict of axis -> scalar or list (Cartesian product via :func:`asymptotics.params.cartesian`,
         first axis slowest) or a list of point dicts. Names: ``tau, alpha, kappa, rho, lam`` and ``d``.
     d : dimension (int or list of ints, a grid axis placed first), unless ``d`` is in the grid.
     n_seeds, seed : replicates ``0..n_seeds-1`` of every point, streams from entropy ``seed``.

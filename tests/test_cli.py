@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 import asymptotics
-from asymptotics.theory import e_icl, e_idg
-from asymptotics import cli
+from asymptotics import e_icl, e_idg
+from icl_asymptotics import cli
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -161,7 +161,7 @@ def test_help_teaches(capsys):
 
 
 def test_module_entry_point():
-    r = subprocess.run([sys.executable, "-m", "asymptotics", "--version"], capture_output=True,
+    r = subprocess.run([sys.executable, "-m", "icl_asymptotics", "--version"], capture_output=True,
                        text=True, timeout=60,
                        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
     assert r.returncode == 0 and r.stdout.strip() == f"icl-asymptotics {asymptotics.__version__}"

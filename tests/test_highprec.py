@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from asymptotics import theory
-from asymptotics.grid import cartesian
-from asymptotics.highprec import e_icl_mp, e_idg_mp, solve_mp, solve_mp_array
+from asymptotics.params import cartesian
+from asymptotics.highprec import e_icl_hp, e_idg_hp, solve_hp, solve_hp_array
 
 EPS = np.finfo(float).eps
 INF = np.inf
@@ -29,7 +29,7 @@ def grid_and_reference():
     n = full["tau"].size
     pick = np.random.default_rng(20240521).choice(n, size=900, replace=False)
     g = {k: v[pick] for k, v in full.items()}
-    ref = solve_mp_array(**g, dps=25, fields=("e_icl", "e_idg", "nu", "q", "m_q", "m_b", "F2_b",
+    ref = solve_hp_array(**g, dps=25, fields=("e_icl", "e_idg", "nu", "q", "m_q", "m_b", "F2_b",
                                               "sigma2", "B5"))
     return g, ref
 
@@ -44,7 +44,7 @@ def test_float64_matches_mpmath_on_log_grid(grid_and_reference):
     r = theory.solve(**g)
     assert np.all(r.converged)
     assert np.sum(np.abs(g["tau"] - 1) < 1e-3) > 0  # the grid does probe tau = 1 -+ 1e-8
-    # The kernels use positive-sum forms (theory._moments, theory._h) and form tau - 1 exactly, so
+    # The kernels use positive-sum forms (spectrum.Isotropic.moments, theory._h) and form tau - 1 exactly, so
     # no region is excluded, the interpolation peak included: float64 rounding only. Measured max
     # 4 eps = 8.6e-16 over this grid; 1e-13 leaves room for other platforms' libm.
     for field in ("e_icl", "e_idg"):
@@ -59,7 +59,7 @@ def test_float64_near_interpolation_peak(h):
     # tau - T4 = (tau - 1) + nu G4 is formed without cancellation, so the result keeps full
     # relative accuracy (rounding only; the naive 1 - T4 form lost eps/|h|).
     args = (1 + h, 0.7, 1.5, 0.2)
-    ref = solve_mp_array(*args, dps=30)
+    ref = solve_hp_array(*args, dps=30)
     r = theory.solve(*args)
     np.testing.assert_allclose(r.e_icl, ref["e_icl"], rtol=1e-12)
     np.testing.assert_allclose(r.e_idg, ref["e_idg"], rtol=1e-12)
@@ -67,14 +67,14 @@ def test_float64_near_interpolation_peak(h):
 
 def test_verified_digits_are_stable_under_more_precision():
     for args in [(0.5, 1.0, 1.0, 0.1, 0.0), (2.0, 0.01, 1e-6, 0.0, 1e-3), (1 + 1e-8, 1.0, 1.0, 0.1, 1e-20)]:
-        lo, hi = solve_mp(*args, dps=30), solve_mp(*args, dps=80)
+        lo, hi = solve_hp(*args, dps=30), solve_hp(*args, dps=80)
         for f in ("e_icl", "e_idg", "nu"):
             a, b = getattr(lo, f), getattr(hi, f)
             assert abs(a - b) <= mpmath.mpf(10) ** -30 * abs(b)  # 30 verified digits claimed
 
 
 def test_root_solver_reports_convergence_and_residual():
-    r = solve_mp(0.3, 2.0, 0.7, 0.4, 0.05, dps=40)
+    r = solve_hp(0.3, 2.0, 0.7, 0.4, 0.05, dps=40)
     assert r.converged and 0 < r.iterations < 60
     assert r.residual <= mpmath.mpf(10) ** -40  # residual at the working precision, below dps
     assert r.nu > r.lam  # bracket lower end: h(lam) < 0 (see _solve_nu)
@@ -83,7 +83,7 @@ def test_root_solver_reports_convergence_and_residual():
         tol = mpmath.mpf(10) ** -38  # 40 verified digits, 2 lost to the O(10) terms summed here
         assert abs(b / k * m * m + (b + 1 - 1 / k) * m - 1) < tol
         assert abs(r.nu - r.lam - r.nu / r.tau * (1 - r.nu * m)) < tol * r.nu
-    assert str(r).startswith("MPResult(")
+    assert str(r).startswith("HighPrecResult(")
 
 
 def test_interpolation_peak_is_smooth_with_tiny_ridge():
@@ -91,17 +91,17 @@ def test_interpolation_peak_is_smooth_with_tiny_ridge():
     # finite at tau = 1, single maximum there, and the ridgeless values far from it.
     taus = [mpmath.mpf(1) + mpmath.mpf(k) * mpmath.mpf("5e-10") for k in range(-4, 5)]
     with mpmath.workdps(60):
-        vals = [solve_mp(t, 1.0, 1.0, 0.1, 1e-20, dps=60).e_idg for t in taus]
+        vals = [solve_hp(t, 1.0, 1.0, 0.1, 1e-20, dps=60).e_idg for t in taus]
     assert all(mpmath.isfinite(v) for v in vals)
     assert all(a < b for a, b in zip(vals[:4], vals[1:5]))
     assert all(a > b for a, b in zip(vals[4:], vals[5:]))
     for h in ("1e-4", "-1e-4"):
         t = mpmath.mpf(1) + mpmath.mpf(h)
-        with_ridge = solve_mp(t, 1.0, 1.0, 0.1, 1e-20, dps=60).e_idg
-        ridgeless = solve_mp(t, 1.0, 1.0, 0.1, 0, dps=60).e_idg
+        with_ridge = solve_hp(t, 1.0, 1.0, 0.1, 1e-20, dps=60).e_idg
+        ridgeless = solve_hp(t, 1.0, 1.0, 0.1, 0, dps=60).e_idg
         # nu ~ lam/|tau-1| = 1e-16 shifts the error by O(nu/|tau-1|) = 1e-12 relative
         assert abs(with_ridge / ridgeless - 1) < 1e-10
-    assert solve_mp(1, 1.0, 1.0, 0.1, 0).e_idg == mpmath.inf  # ridgeless peak: paper Result 1
+    assert solve_hp(1, 1.0, 1.0, 0.1, 0).e_idg == mpmath.inf  # ridgeless peak: paper Result 1
 
 
 @pytest.mark.parametrize("tau,alpha,rho,lam", [(0.5, 1.0, 0.1, 0.0), (2.0, 0.3, 0.5, 0.0),
@@ -111,7 +111,7 @@ def test_kappa_to_zero_matches_analytic_limit(tau, alpha, rho, lam):
     # T1 = T2 = B5 = 0, T3 = q/b^2, T4 = q^2/b^2, sigma2 = rho and nu solves
     # tau nu^2 + (tau q - lam tau - q) nu - lam tau q = 0 (derived by hand from THEORY.md section 4).
     kappa = 1e-10
-    r = solve_mp(tau, alpha, kappa, rho, lam, dps=30)
+    r = solve_hp(tau, alpha, kappa, rho, lam, dps=30)
     with mpmath.workdps(30):
         t, L, rh = mpmath.mpf(tau), mpmath.mpf(lam), mpmath.mpf(rho)
         q = (1 + rh) / alpha
@@ -128,23 +128,23 @@ def test_kappa_to_zero_matches_analytic_limit(tau, alpha, rho, lam):
 
 def test_infinite_kappa_and_tau_are_limits_of_finite_values():
     # 1/kappa and 1/tau corrections are O(1e-40) here, far below the 30 digits compared
-    a = solve_mp(0.4, 0.8, INF, 0.3, 0.2, dps=30)
-    b = solve_mp(0.4, 0.8, 1e40, 0.3, 0.2, dps=30)
-    c = solve_mp(INF, 0.8, 2.0, 0.3, 0.2, dps=30)
-    d = solve_mp(1e40, 0.8, 2.0, 0.3, 0.2, dps=30)
+    a = solve_hp(0.4, 0.8, INF, 0.3, 0.2, dps=30)
+    b = solve_hp(0.4, 0.8, 1e40, 0.3, 0.2, dps=30)
+    c = solve_hp(INF, 0.8, 2.0, 0.3, 0.2, dps=30)
+    d = solve_hp(1e40, 0.8, 2.0, 0.3, 0.2, dps=30)
     tol = mpmath.mpf(10) ** -30
     for x, y in ((a, b), (c, d)):
         for f in ("e_icl", "e_idg", "nu"):
             assert abs(getattr(x, f) - getattr(y, f)) <= tol * abs(getattr(x, f))
     with mpmath.workdps(30):  # tau, kappa -> inf ridgeless: rho + q/(1+q) (THEORY.md section 4)
         q = (1 + mpmath.mpf(0.3)) / mpmath.mpf(0.8)
-        assert abs(e_icl_mp(INF, 0.8, INF, 0.3, dps=30) - (mpmath.mpf(0.3) + q / (1 + q))) < tol
-        assert abs(e_idg_mp(INF, 0.8, INF, 0.3, dps=30) - (mpmath.mpf(0.3) + q / (1 + q))) < tol
+        assert abs(e_icl_hp(INF, 0.8, INF, 0.3, dps=30) - (mpmath.mpf(0.3) + q / (1 + q))) < tol
+        assert abs(e_idg_hp(INF, 0.8, INF, 0.3, dps=30) - (mpmath.mpf(0.3) + q / (1 + q))) < tol
 
 
 def test_string_inputs_are_read_at_working_precision():
     # a tau closer to 1 than any double: honoured, and the error is ~1/|tau-1| larger than at 1+1e-8
-    near = solve_mp("1.0000000000000000000001", 1.0, 1.0, 0.1, dps=40)
+    near = solve_hp("1.0000000000000000000001", 1.0, 1.0, 0.1, dps=40)
     assert near.e_idg > 1e20
 
 
@@ -155,11 +155,11 @@ def test_string_inputs_are_read_at_working_precision():
 def test_bad_input_raises_naming_parameter(kw, match):
     args = dict(tau=0.5, alpha=1.0, kappa=1.0, rho=0.1, lam=0.0) | kw
     with pytest.raises(ValueError, match=match):
-        solve_mp(**args)
+        solve_hp(**args)
 
 
 def test_bad_precision_and_fields_raise():
     with pytest.raises(ValueError, match="dps"):
-        solve_mp(0.5, 1.0, 1.0, 0.1, dps=2)
+        solve_hp(0.5, 1.0, 1.0, 0.1, dps=2)
     with pytest.raises(ValueError, match="fields"):
-        solve_mp_array(0.5, 1.0, 1.0, 0.1, fields=("converged",))
+        solve_hp_array(0.5, 1.0, 1.0, 0.1, fields=("converged",))

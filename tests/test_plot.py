@@ -5,8 +5,9 @@ import sys
 import numpy as np
 import pytest
 
-from asymptotics.theory import e_icl, e_idg
-from asymptotics import figures, plot
+import asymptotics as A
+from asymptotics import e_icl, e_idg
+from icl_asymptotics import figures, plot
 
 plt = pytest.importorskip("matplotlib.pyplot")
 
@@ -32,7 +33,7 @@ def fake_sim(x_name="tau", xs=(0.5, 2.0), series=None, d=20, n_seeds=3):
 
 
 def test_import_asymptotics_does_not_import_matplotlib():
-    code = "import sys, asymptotics, asymptotics.cli; print('matplotlib' in sys.modules)"
+    code = "import sys, asymptotics, icl_asymptotics.cli; print('matplotlib' in sys.modules)"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip() == "False", r.stderr
 
@@ -83,7 +84,7 @@ def test_missing_or_unknown_parameters_are_named(ax):
 def test_phase_grid_relative_gap():
     kappa = np.array([0.3, 1.0, 3.0, np.inf])
     tau = np.array([0.5, 1.0, 4.0])
-    g = plot.phase_grid("kappa", kappa, "tau", tau, alpha=2.0, rho=0.1, lam=0.0)
+    g = A.error_mesh("kappa", kappa, "tau", tau, alpha=2.0, rho=0.1, lam=0.0)
     icl = e_icl(tau[:, None], 2.0, kappa[None, :], 0.1, 0.0)
     idg = e_idg(tau[:, None], 2.0, kappa[None, :], 0.1, 0.0)
     ok = np.isfinite(icl)
@@ -99,7 +100,7 @@ def test_boundary_criterion_limit():
     kappa = 1 - rho t/(1-t) (0.9 for rho = 0.1, t = 0.5)."""
     rho, alpha = 0.1, 1e5
     kappa = np.array([0.5, 0.85, 0.95, 2.0])
-    g = plot.phase_grid("kappa", kappa, "tau", np.array([np.inf]), alpha=alpha, rho=rho,
+    g = A.error_mesh("kappa", kappa, "tau", np.array([np.inf]), alpha=alpha, rho=rho,
                         lam=0.0)["relgap"][0]
     limit = np.where(kappa < 1, (1 - kappa) / (1 + rho - kappa), 0.0)
     # corrections are O(q) = O((1+rho)/alpha) ~ 1e-5, magnified near kappa = 1 by the

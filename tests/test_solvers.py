@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from simulate.sampler import pretraining_tasks, sample_contexts
-from simulate.solvers import ConvergenceError, resolve_solver, solve
+from asymptotics import ConvergenceError
+from simulate.solvers import resolve_solver, solve
 
 D_SMALL = 6  # D = 42 parameters
 

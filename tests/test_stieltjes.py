@@ -3,7 +3,7 @@ import mpmath
 import numpy as np
 import pytest
 
-from asymptotics.stieltjes import mp_stieltjes, mp_stieltjes_deriv
+from asymptotics.stieltjes import marchenko_pastur_m, marchenko_pastur_dm
 
 D = 2000  # dimension of the sampled task covariance
 
@@ -28,14 +28,14 @@ def test_transform_matches_sampled_spectrum(spectra, kappa, z):
     # Linear spectral statistics fluctuate by O(1/d) and carry an O(1/d) bias; 1/d = 5e-4. The
     # resolvent norm 1/z scales both (z = 0.05 at kappa = 1 sits near the hard edge at 0).
     tol = 10.0 / (D * min(z, 1.0) ** 2)
-    assert mp_stieltjes(z, kappa) == pytest.approx(np.mean(1 / (ev + z)), rel=tol)
-    assert -mp_stieltjes_deriv(z, kappa) == pytest.approx(np.mean(1 / (ev + z) ** 2), rel=3 * tol)
+    assert marchenko_pastur_m(z, kappa) == pytest.approx(np.mean(1 / (ev + z)), rel=tol)
+    assert -marchenko_pastur_dm(z, kappa) == pytest.approx(np.mean(1 / (ev + z) ** 2), rel=3 * tol)
 
 
 def test_quadratic_and_both_branches():
     z = np.geomspace(1e-6, 1e6, 61)[:, None]
     kappa = np.array([1e-300, 1e-6, 1e-2, 0.5, 1.0, 1.0 + 1e-9, 2.0, 1e3, 1e9, 1e300])[None, :]
-    m = mp_stieltjes(z, kappa)
+    m = marchenko_pastur_m(z, kappa)
     assert np.all(m > 0)
     # The exact root of (z/kappa) M^2 + a M - 1 = 0 at 50 digits (the float inputs taken exactly):
     # float64 m must be within a few ulps everywhere, edges (kappa = 1, tiny/huge kappa) included.
@@ -52,17 +52,17 @@ def test_quadratic_and_both_branches():
 def test_derivative_matches_finite_difference(kappa):
     z = np.geomspace(1e-3, 1e3, 25)
     h = 1e-5 * z
-    fd = (mp_stieltjes(z + h, kappa) - mp_stieltjes(z - h, kappa)) / (2 * h)
+    fd = (marchenko_pastur_m(z + h, kappa) - marchenko_pastur_m(z - h, kappa)) / (2 * h)
     # Central difference: truncation O(h^2 m'''/m') = O(1e-10), rounding O(eps m/h) ~ 1e-11 relative.
-    np.testing.assert_allclose(mp_stieltjes_deriv(z, kappa), fd, rtol=1e-8)
+    np.testing.assert_allclose(marchenko_pastur_dm(z, kappa), fd, rtol=1e-8)
 
 
 def test_kappa_inf_is_identity_covariance():
     z = np.geomspace(1e-4, 1e4, 17)
-    np.testing.assert_allclose(mp_stieltjes(z, np.inf), 1 / (1 + z), rtol=1e-15)  # same expression
-    np.testing.assert_allclose(mp_stieltjes_deriv(z, np.inf), -1 / (1 + z) ** 2, rtol=4e-16)
+    np.testing.assert_allclose(marchenko_pastur_m(z, np.inf), 1 / (1 + z), rtol=1e-15)  # same expression
+    np.testing.assert_allclose(marchenko_pastur_dm(z, np.inf), -1 / (1 + z) ** 2, rtol=4e-16)
     # Large kappa approaches the identity with an O(1/kappa) correction.
-    np.testing.assert_allclose(mp_stieltjes(z, 1e12), 1 / (1 + z), rtol=1e-10)
+    np.testing.assert_allclose(marchenko_pastur_m(z, 1e12), 1 / (1 + z), rtol=1e-10)
 
 
 def test_small_kappa_has_the_rank_deficient_limit():
@@ -70,4 +70,4 @@ def test_small_kappa_has_the_rank_deficient_limit():
     # m(z) -> (1 - kappa)/z + kappa/(z + 1/kappa); the difference is O(kappa^2) relative.
     z, kappa = 0.7, 1e-5
     approx = (1 - kappa) / z + kappa / (z + 1 / kappa)
-    assert mp_stieltjes(z, kappa) == pytest.approx(approx, rel=1e-8)
+    assert marchenko_pastur_m(z, kappa) == pytest.approx(approx, rel=1e-8)

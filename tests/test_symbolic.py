@@ -9,10 +9,10 @@ import sympy as sp
 
 from asymptotics import symbolic as S
 from asymptotics import theory
-from asymptotics.grid import cartesian
-from asymptotics.highprec import solve_mp
+from asymptotics.params import cartesian
+from asymptotics.highprec import solve_hp
 from asymptotics.ridgeless import e_icl_ridgeless
-from asymptotics.stieltjes import mp_stieltjes, mp_stieltjes_deriv
+from asymptotics.stieltjes import marchenko_pastur_m, marchenko_pastur_dm
 
 tau, alpha, kappa, rho, lam, nu, z, q = (S.SYMBOLS[k] for k in
                                          ("tau", "alpha", "kappa", "rho", "lam", "nu", "z", "q"))
@@ -32,7 +32,7 @@ def test_import_asymptotics_does_not_import_sympy():
 def test_mp_quadratic_is_the_paper_quadratic():
     a = z + 1 - 1 / kappa
     m = sp.Symbol("m")
-    assert sp.expand(S.mp_equation().lhs - (z / kappa * m ** 2 + a * m - 1)) == 0
+    assert sp.expand(S.marchenko_pastur_equation().lhs - (z / kappa * m ** 2 + a * m - 1)) == 0
 
 
 def test_selected_branch_is_positive_and_stieltjes_like():
@@ -45,9 +45,9 @@ def test_selected_branch_is_positive_and_stieltjes_like():
 
 def test_stieltjes_and_F2_match_float_kernels():
     zz, kk = np.meshgrid(np.logspace(-2, 2, 9), [0.3, 1.0, 3.0, 1e3])
-    np.testing.assert_allclose(S.numeric("m")(zz, kk), mp_stieltjes(zz, kk),
+    np.testing.assert_allclose(S.numeric("m")(zz, kk), marchenko_pastur_m(zz, kk),
                                rtol=1e-13)  # both float64 of one formula; rounding only
-    np.testing.assert_allclose(S.numeric("F2")(zz, kk), -mp_stieltjes_deriv(zz, kk),
+    np.testing.assert_allclose(S.numeric("F2")(zz, kk), -marchenko_pastur_dm(zz, kk),
                                rtol=1e-12)  # explicit derivative vs implicit: a few ulps each
 
 
@@ -123,7 +123,7 @@ def test_result1_vs_fixed_point_at_high_precision(t):
     name = "result1_e_icl_tau_lt_1" if t < 1 else "result1_e_icl_tau_gt_1"
     f = S.numeric(name, "mpmath")
     for a, k, rh in [(0.5, 0.4, 0.1), (2.0, 3.0, 0.0), (1.0, 1.0, 1.0)]:
-        ref = solve_mp(t, a, k, rh, dps=40)
+        ref = solve_hp(t, a, k, rh, dps=40)
         with mpmath.workdps(60):
             closed = f(mpmath.mpf(t), mpmath.mpf(a), mpmath.mpf(k), mpmath.mpf(rh))
         assert abs(closed - ref.e_icl) <= mpmath.mpf(10) ** -38 * ref.e_icl  # 40 digits, margin 2
@@ -146,7 +146,7 @@ def test_tau_inf_limits_match_highprec():
     lim = S.limits()
     mq_s, fq_s = sp.symbols("m_q F2_q", positive=True)
     for a, k, rh in [(0.5, 0.4, 0.1), (2.0, 3.0, 0.0), (0.1, 1.0, 1.0)]:
-        ref = solve_mp(np.inf, a, k, rh, dps=30)
+        ref = solve_hp(np.inf, a, k, rh, dps=30)
         for name, want in (("e_icl_tau_inf", ref.e_icl), ("e_idg_tau_inf", ref.e_idg)):
             f = sp.lambdify((q, rho, mq_s, fq_s), lim[name], "mpmath")
             with mpmath.workdps(40):
@@ -154,12 +154,12 @@ def test_tau_inf_limits_match_highprec():
             assert abs(got - want) < 1e-25 * want  # 30 digits each, margin 5
     # iterated alpha -> inf limit: highprec at alpha = 1e12 within O(q) = 1e-12 of the value
     for k in (0.3, 3.0):
-        e = solve_mp(np.inf, 1e12, k, 0.2, dps=30).e_icl
+        e = solve_hp(np.inf, 1e12, k, 0.2, dps=30).e_icl
         want = lim[f"e_icl_tau_inf_alpha_inf_kappa_{'lt' if k < 1 else 'gt'}_1"].subs(
             {kappa: k, rho: sp.Rational(1, 5)})
         assert abs(e - mpmath.mpf(str(sp.N(want, 30)))) < 1e-10  # O(q) = O(1e-12) correction
     # small-lambda effective ridge for tau > 1: nu / lam -> tau/(tau - 1)
-    r = solve_mp(3.0, 1.0, 1.0, 0.1, 1e-30, dps=40)
+    r = solve_hp(3.0, 1.0, 1.0, 0.1, 1e-30, dps=40)
     assert abs(r.nu / r.lam - mpmath.mpf(3) / 2) < 1e-25  # O(lam) correction
 
 
@@ -172,7 +172,7 @@ def test_large_tau_series_matches_highprec():
             c = [f(*(mpmath.mpf(x) for x in args)) for f in coef]
             rem = []
             for t in (mpmath.mpf(10) ** 4, mpmath.mpf(10) ** 5):
-                e = getattr(solve_mp(t, *args, dps=35), name)
+                e = getattr(solve_hp(t, *args, dps=35), name)
                 rem.append(e - c[0] - c[1] / t - c[2] / t ** 2)
             ratio = abs(rem[1] / rem[0])
         assert 0.5e-3 < ratio < 2e-3, (name, ratio)  # tau^-3 law; 1e-2 would mean e2 is wrong

@@ -6,7 +6,7 @@ import pytest
 from scipy.optimize import brentq
 
 import asymptotics as A
-from asymptotics.stieltjes import mp_stieltjes
+from asymptotics.stieltjes import marchenko_pastur_m
 
 TAUS = [0.05, 0.3, 0.7, 0.95, 1.05, 1.5, 4.0, 60.0]
 ALPHAS = [0.1, 0.8, 1.0, 3.0, 30.0]
@@ -49,7 +49,7 @@ def test_ridgeless_idg_closed_form_above_threshold():
 def _nu_reference(tau, alpha, kappa, rho, lam):
     """Independent scalar root of nu = lam + (nu/tau)(1 - nu m(q+nu)) by Brent's method."""
     q = (1 + rho) / alpha
-    f = lambda nu: nu - lam - (nu / tau) * (1 - nu * float(mp_stieltjes(q + nu, kappa)))
+    f = lambda nu: nu - lam - (nu / tau) * (1 - nu * float(marchenko_pastur_m(q + nu, kappa)))
     if lam == 0 and tau >= 1:
         return 0.0
     lo = 1e-300 if lam == 0 else 0.0
@@ -128,7 +128,7 @@ def test_unconverged_points_raise_not_return():
 
 
 def test_public_errors_raise_on_unconverged_points(monkeypatch):
-    monkeypatch.setattr(A.theory, "_MAXITER", 1)  # starve the Newton solve of the public API
+    monkeypatch.setattr(A.theory, "MAXITER", 1)  # starve the Newton solve of the public API
     with pytest.raises(A.ConvergenceError, match="residual") as info:
         A.e_icl([0.5, 2.0], 1.0, 1.0, 0.1, 0.3)
     assert "'tau'" in str(info.value)  # the message names the offending point

@@ -64,6 +64,6 @@ def test_solver_options_are_checked(kw, name):
 def test_stieltjes_validates_its_arguments():
     for z in (0.0, -1.0, np.nan, np.inf):
         with pytest.raises(ValueError, match="^z must satisfy 0 < z < inf"):
-            A.mp_stieltjes(z, 1.0)
+            A.marchenko_pastur_m(z, 1.0)
     with pytest.raises(ValueError, match="^kappa must satisfy"):
-        A.mp_stieltjes_deriv(1.0, [1.0, 0.0])
+        A.marchenko_pastur_dm(1.0, [1.0, 0.0])

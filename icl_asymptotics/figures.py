@@ -1,4 +1,4 @@
-"""The paper-style figure set, and the glue between simulation sweeps and :mod:`asymptotics.plot`.
+"""The paper-style figure set, and the glue between simulation sweeps and :mod:`icl_asymptotics.plot`.
 
 ``build(name, quick=...)`` returns one matplotlib figure of the set
 (a) double descent in tau, (b) alpha dependence, (c) kappa transition with baselines,
@@ -14,9 +14,9 @@ import os
 
 import numpy as np
 
-from asymptotics._io import atomic_path
+from asymptotics.params import PARAMS
+from simulate.io import atomic_path
 
-PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
 
 # Figure parameters (chosen here, paper-style; rho = 0.1 throughout) and the two run sizes.
 SIZES = {
@@ -46,33 +46,35 @@ FIGURES = {
 }
 
 
-def _plt():
-    from asymptotics import plot  # selects a headless backend before pyplot is imported
+def _figure(draw, size=(7.6, 4.0), title=None):
+    """A new figure of ``size`` with one axes drawn by ``draw(ax)`` in the house style.
 
-    import matplotlib.pyplot as plt
-    return plot, plt
+    Built as a bare :class:`matplotlib.figure.Figure`, not through pyplot: no backend is chosen,
+    nothing is registered with a GUI, and it works the same headless or in a notebook.
+    """
+    from matplotlib import rc_context
+    from matplotlib.figure import Figure
 
+    from icl_asymptotics import plot
 
-def _new_figure(size=(7.6, 4.0)):
-    plot, plt = _plt()
-    with plt.rc_context(plot.STYLE):
-        return plt.figure(figsize=size, layout="constrained")
+    with rc_context(plot.STYLE):
+        fig = Figure(figsize=size, layout="constrained")
+        ax = fig.add_subplot()
+        if title:
+            ax.set_title(title)
+        draw(ax)
+    return fig
 
 
 def save(fig, path, dpi=150) -> str:
-    """Save ``fig`` atomically (format from the suffix: png, pdf, svg) and close it."""
-    _, plt = _plt()
+    """Save ``fig`` atomically (format from the suffix: png, pdf, svg)."""
     fmt = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")
     if fmt not in ("png", "pdf", "svg"):
-        plt.close(fig)
         raise ValueError(f"figure format must be png, pdf or svg; got {path!r}")
-    try:
-        with atomic_path(path) as tmp:
-            # no creation date in PDF/SVG, so identical inputs give identical files
-            fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight",
-                        metadata={"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt))
-    finally:
-        plt.close(fig)
+    with atomic_path(path) as tmp:
+        # no creation date in PDF/SVG, so identical inputs give identical files
+        fig.savefig(tmp, format=fmt, dpi=dpi, bbox_inches="tight",
+                    metadata={"pdf": {"CreationDate": None}, "svg": {"Date": None}}.get(fmt))
     return os.fspath(path)
 
 
@@ -84,8 +86,8 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
     points. Runs :func:`simulate.sweep.sweep`; each (point, replicate) has its own random stream,
     so the numbers do not depend on ``n_jobs``. A failed replicate is counted in ``n_failed`` (the
     sweep records it instead of aborting); a point with ``n_ok = 0`` has NaN means."""
-    from asymptotics.theory import e_icl, e_idg
-    from simulate.sweep import sweep
+    from asymptotics import e_icl, e_idg
+    from simulate import sweep
 
     full = {p: np.atleast_1d(np.asarray(grid.get(p, 0.0 if p == "lam" else np.nan), float))
             for p in PARAMS}
@@ -114,7 +116,7 @@ def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):
     """dMMSE Monte Carlo (:func:`simulate.baselines.dmmse_mc`) at each finite kappa, as columns
     ``kappa, icl_mean, icl_sem, idg_mean, idg_sem, d, n_contexts``. Point i uses the stream
     ``SeedSequence(seed, spawn_key=(i,))``."""
-    from simulate.baselines import dmmse_mc
+    from simulate import dmmse_mc
 
     out = {k: [] for k in ("kappa", "icl_mean", "icl_sem", "idg_mean", "idg_sem")}
     for i, kappa in enumerate(kappas):
@@ -136,7 +138,8 @@ def curve_figure(x_name, x, *, series=None, logx=False, logy=False, errors=("icl
                  title=None, **params):
     """Learning-curve figure (``icl-asymptotics curve``): theory against ``x_name`` and, if
     ``sim_x`` is given, simulation points at those x values for every series value."""
-    plot, plt = _plt()
+    from icl_asymptotics import plot
+
     sim = None
     if sim_x is not None:
         grid = dict(params, **{x_name: list(sim_x)})
@@ -144,28 +147,20 @@ def curve_figure(x_name, x, *, series=None, logx=False, logy=False, errors=("icl
             grid[series[0]] = list(series[1])
         sim = simulate_summary(grid, d=d, n_seeds=n_seeds, seed=seed, cache_dir=cache_dir,
                                n_jobs=n_jobs, progress=progress)
-    with plt.rc_context(plot.STYLE):
-        fig = _new_figure()
-        ax = fig.add_subplot()
-        if title:
-            ax.set_title(title)
-        plot.learning_curves(x_name, x, series=series, errors=errors, sim=sim, ax=ax, logx=logx,
-                             logy=logy, **params)
-    return fig
+    return _figure(lambda ax: plot.learning_curves(x_name, x, series=series, errors=errors, sim=sim,
+                                                   ax=ax, logx=logx, logy=logy, **params),
+                   title=title)
 
 
 def phase_figure(x_name, x, y_name, y, *, quantity="relgap", threshold=0.5, logx=True,
                  logy=True, title=None, **params):
     """Phase-diagram figure (``icl-asymptotics phase``)."""
-    plot, plt = _plt()
-    with plt.rc_context(plot.STYLE):
-        fig = _new_figure((6.4, 4.6))
-        ax = fig.add_subplot()
-        if title:
-            ax.set_title(title)
-        plot.phase_diagram(x_name, x, y_name, y, quantity=quantity, threshold=threshold, ax=ax,
-                           logx=logx, logy=logy, **params)
-    return fig
+    from icl_asymptotics import plot
+
+    return _figure(lambda ax: plot.phase_diagram(x_name, x, y_name, y, quantity=quantity,
+                                                 threshold=threshold, ax=ax, logx=logx, logy=logy,
+                                                 **params),
+                   size=(6.4, 4.6), title=title)
 
 
 # ----------------------------------------------------------------------------- the figure set
@@ -182,7 +177,8 @@ def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cach
     n_seeds = z["n_seeds"] if n_seeds is None else n_seeds
     sim_kw = dict(d=d, n_seeds=n_seeds, seed=seed, cache_dir=cache_dir, n_jobs=n_jobs,
                   progress=progress)
-    plot, plt = _plt()
+    from icl_asymptotics import plot
+
     p = spec["params"]
     record = {"figure": name, "what": spec["what"], "size": size, "params": p}
     if name == "a":
@@ -221,9 +217,7 @@ def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cach
         record["threshold"] = spec["threshold"]
     if "sim" in kw:
         record.update(d=int(d), n_seeds=int(n_seeds), seed=int(seed))
-    with plt.rc_context(plot.STYLE):
-        fig = _new_figure((6.4, 4.6) if name == "d" else (7.6, 4.0))
-        fn(*args, ax=fig.add_subplot(), **kw)
+    fig = _figure(lambda ax: fn(*args, ax=ax, **kw), size=(6.4, 4.6) if name == "d" else (7.6, 4.0))
     return fig, record
 
 
@@ -231,7 +225,7 @@ def reproduce(outdir, *, quick=True, simulate=True, fmt="png", d=None, n_seeds=N
               cache_dir=None, n_jobs=1, progress=True, only=None):
     """Write the figure set into ``outdir`` (each file atomically) and ``manifest.json``.
     Returns the list of paths written."""
-    from asymptotics import __version__
+    from icl_asymptotics import __version__
 
     if not os.path.isdir(outdir):
         raise ValueError(f"output directory does not exist: {outdir}")

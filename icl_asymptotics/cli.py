@@ -1,8 +1,8 @@
-"""Command-line interface: ``icl-asymptotics`` (also ``python -m asymptotics``).
+"""Command-line interface: ``icl-asymptotics`` (also ``python -m icl_asymptotics``).
 
 The CLI only parses, calls the library, formats and draws: theory numbers come from
-:func:`asymptotics.theory.e_icl` / :func:`~asymptotics.theory.e_idg`, simulations from :func:`simulate.sweep.sweep`,
-figures from :mod:`asymptotics.plot` and :mod:`asymptotics.figures`. Every file it writes is first
+:func:`asymptotics.e_icl` / :func:`asymptotics.e_idg`, simulations from :func:`simulate.sweep`,
+figures from :mod:`icl_asymptotics.plot` and :mod:`icl_asymptotics.figures`. Every file it writes is first
 written to a temporary file in the target directory and moved into place with :func:`os.replace`
 only when complete, so a failed run never leaves a partial file behind.
 """
@@ -19,20 +19,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asymptotics._io import atomic_path
-from asymptotics._validate import check
-from asymptotics.grid import cartesian
+from asymptotics.params import MEANINGS, PARAMS, cartesian, check
+from simulate.io import atomic_path
 
-PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
 DEFAULTS = {"tau": "2", "alpha": "2", "kappa": "1", "rho": "0.1", "lam": "0"}
-MEANINGS = {
-    "tau": "pretraining contexts per parameter, tau = n/d^2 (tau = 1 is the interpolation peak)",
-    "alpha": "context length per dimension, alpha = l/d",
-    "kappa": "task diversity, kappa = k/d (k distinct pretraining tasks; inf = a fresh task "
-             "per context)",
-    "rho": "label-noise variance rho >= 0",
-    "lam": "ridge strength lambda >= 0 (0 = ridgeless, the lambda -> 0+ limit)",
-}
 FIGURE_SUFFIXES = (".png", ".pdf", ".svg")
 
 SPEC_HELP = """\
@@ -106,7 +96,7 @@ def parse_spec(name: str, text: str) -> Spec:
     """Parse one parameter specification (see ``SPEC_HELP``) and validate its values.
 
     Raises ``ValueError`` naming the parameter for bad syntax or values outside the allowed range
-    (ranges from :mod:`asymptotics._validate`).
+    (ranges from :mod:`asymptotics.params`).
     """
     items = [t.strip() for t in str(text).split(",")]
     if not items or any(t == "" for t in items):
@@ -262,7 +252,7 @@ def _grid(specs: dict[str, Spec]) -> dict[str, np.ndarray]:
 def theory_columns(grid: dict[str, np.ndarray], details: bool = False) -> dict[str, np.ndarray]:
     """Theory errors on a flat grid: the grid columns plus ``e_icl``, ``e_idg`` (and, with
     ``details``, the fixed-point diagnostics of :func:`asymptotics.theory.solve`)."""
-    from asymptotics import theory
+    import asymptotics as theory
 
     p = [grid[k] for k in PARAMS]
     out = dict(grid)
@@ -289,7 +279,7 @@ def cmd_theory(args) -> int:
 
 
 def cmd_simulate(args) -> int:
-    from asymptotics.figures import simulate_summary
+    from icl_asymptotics.figures import simulate_summary
 
     specs = _specs(args)
     summary = simulate_summary({p: specs[p].values for p in PARAMS}, d=args.d,
@@ -322,7 +312,7 @@ def cmd_curve(args) -> int:
     if args.simulate:
         sim_x = args.sim_x.values if args.sim_x is not None else _default_sim_x(specs[x])
         check(x, sim_x)
-    from asymptotics import figures
+    from icl_asymptotics import figures
 
     fig = figures.curve_figure(
         x, np.sort(specs[x].values),
@@ -360,7 +350,7 @@ def cmd_phase(args) -> int:
         raise CLIError(f"phase: parameters other than the axes take one value; got several for "
                        f"{', '.join(others)}")
     fixed = {p: float(specs[p].values[0]) for p in PARAMS if p not in axes}
-    from asymptotics import figures
+    from icl_asymptotics import figures
 
     fig = figures.phase_figure(xn, np.sort(specs[xn].values), yn, np.sort(specs[yn].values),
                                quantity=args.quantity, threshold=args.threshold,
@@ -382,7 +372,7 @@ def cmd_latex(args) -> int:
 
 
 def cmd_reproduce(args) -> int:
-    from asymptotics import figures
+    from icl_asymptotics import figures
 
     os.makedirs(args.outdir, exist_ok=True)
     written = figures.reproduce(args.outdir, quick=args.quick, simulate=not args.no_simulate,
@@ -553,7 +543,7 @@ other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) pe
 
 
 def _version() -> str:
-    from asymptotics import __version__
+    from icl_asymptotics import __version__
 
     return f"icl-asymptotics {__version__}"
 

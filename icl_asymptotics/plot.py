@@ -1,32 +1,25 @@
 """Figures of the asymptotic theory, with optional simulation points and baselines.
 
 Every function draws on an optional matplotlib ``ax`` (a new figure if omitted) and returns it.
-Theory values come from :func:`asymptotics.theory.e_icl` / :func:`~asymptotics.theory.e_idg`; simulation and
-Monte Carlo data are passed in as columns (a dict of 1-D arrays or a pandas DataFrame, e.g. from
-:func:`asymptotics.figures.simulate_summary`); nothing here runs a simulation or writes a file.
-The core package never imports this module, so ``import asymptotics`` does not import matplotlib.
-On a headless Linux machine (no display, no ``MPLBACKEND``, not in a notebook kernel) the Agg
-backend is selected.
+Theory values are asked of the math layer (:func:`asymptotics.errors_along`,
+:func:`asymptotics.error_mesh`, which also owns the relative gap); simulation and Monte Carlo data are
+passed in as columns (a dict of 1-D arrays or a pandas DataFrame, e.g. from
+:func:`icl_asymptotics.figures.simulate_summary`). Nothing here computes physics, runs a simulation,
+writes a file or chooses a matplotlib backend (importing it leaves ``matplotlib.get_backend()``
+as it was; the figure builders in :mod:`icl_asymptotics.figures` need no backend at all).
 """
 from __future__ import annotations
 
-import os
-import sys
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.colors import LogNorm
+from matplotlib.legend_handler import HandlerTuple
+from matplotlib.lines import Line2D
 
-import matplotlib
+from asymptotics import error_mesh, errors_along, optimal_attention_error, ridge_error
+from asymptotics.params import PARAMS
+from asymptotics.scans import fixed_params
 
-if (sys.platform.startswith("linux") and not os.environ.get("DISPLAY")
-        and not os.environ.get("WAYLAND_DISPLAY") and "MPLBACKEND" not in os.environ
-        and "ipykernel" not in sys.modules):
-    matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-from matplotlib.colors import LogNorm  # noqa: E402
-from matplotlib.legend_handler import HandlerTuple  # noqa: E402
-from matplotlib.lines import Line2D  # noqa: E402
-
-PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
 SYMBOL = {"tau": r"\tau", "alpha": r"\alpha", "kappa": r"\kappa", "rho": r"\rho",
           "lam": r"\lambda"}
 AXIS_LABEL = {"tau": r"$\tau = n/d^2$", "alpha": r"$\alpha = \ell/d$",
@@ -67,30 +60,9 @@ def _series_label(name: str, v: float) -> str:
     return f"${SYMBOL[name]}={_fmt(float(v))}$"
 
 
-def _need(params: dict, names) -> dict:
-    missing = [p for p in names if p not in params]
-    if missing:
-        raise ValueError(f"missing model parameter(s) {', '.join(missing)}: give a value for each "
-                         "of tau, alpha, kappa, rho, lam not on an axis")
-    unknown = sorted(set(params) - set(PARAMS))
-    if unknown:
-        raise ValueError(f"unknown parameter(s) {', '.join(unknown)}; expected {PARAMS}")
-    return {p: params[p] for p in names}
-
-
 def _check_name(name: str, role: str) -> None:
     if name not in PARAMS:
         raise ValueError(f"{role} must be one of {', '.join(PARAMS)}; got {name!r}")
-
-
-def theory(x_name: str, x, **params) -> dict[str, np.ndarray]:
-    """``{'icl': e_ICL(x), 'idg': e_IDG(x)}`` along parameter ``x_name`` at fixed ``params``."""
-    from asymptotics.theory import e_icl, e_idg
-
-    _check_name(x_name, "x_name")
-    full = dict(_need(params, [p for p in PARAMS if p != x_name]), **{x_name: np.asarray(x)})
-    args = [full[p] for p in PARAMS]
-    return {"icl": np.asarray(e_icl(*args), float), "idg": np.asarray(e_idg(*args), float)}
 
 
 def _axes(ax):
@@ -150,12 +122,12 @@ def learning_curves(x_name, x, *, series=None, errors=("icl", "idg"), sim=None, 
         _check_name(s_name, "series name")
         if s_name == x_name:
             raise ValueError("the series parameter must differ from the x-axis parameter")
-    fixed = _need(params, [p for p in PARAMS if p not in (x_name, s_name)])
+    fixed = fixed_params(params, [p for p in PARAMS if p not in (x_name, s_name)])
     colors = _colors(len(s_values), cmap)
     drawn = []
     for v, c in zip(s_values, colors):
         pv = dict(fixed) if s_name is None else dict(fixed, **{s_name: v})
-        th = theory(x_name, x, **pv)
+        th = errors_along(x_name, x, **pv)
         for e in errors:
             ax.plot(x, th[e], LINESTYLE[e], color=c, lw=1.6)
             drawn.append(th[e])
@@ -233,7 +205,7 @@ def alpha_dependence(alpha, kappas, *, tau, rho, lam=0.0, sim=None, ax=None):
     kappas = np.atleast_1d(np.asarray(kappas, float))
     colors = _colors(len(kappas), "viridis")
     for k, c in zip(kappas, colors):
-        e = theory("alpha", alpha, tau=tau, kappa=k, rho=rho, lam=lam)["icl"]
+        e = errors_along("alpha", alpha, tau=tau, kappa=k, rho=rho, lam=lam)["icl"]
         i = int(np.nanargmin(e))
         if 0 < i < len(e) - 1:
             ax.plot(alpha[i], e[i], marker="v", ms=8, color=c, mec="k", zorder=4)
@@ -251,14 +223,11 @@ def kappa_transition(kappa, *, tau, alpha, rho, lam=0.0, sim=None, dmmse=None, a
     (:func:`asymptotics.limits.optimal_attention_error`), and optionally dMMSE Monte Carlo points
     (``dmmse`` columns ``kappa, icl_mean, icl_sem, idg_mean, idg_sem, d, n_contexts``).
     ``tau_limit`` adds the tau -> inf theory (thin grey) that the finite-tau curves approach."""
-    from asymptotics.baselines import ridge_error
-    from asymptotics.limits import optimal_attention_error
-
     ax = learning_curves("kappa", kappa, sim=sim, ax=ax, logx=True, tau=tau, alpha=alpha,
                          rho=rho, lam=lam, legend=False)
     extra = []
     if tau_limit and np.isfinite(tau):
-        th = theory("kappa", kappa, tau=np.inf, alpha=alpha, rho=rho, lam=lam)
+        th = errors_along("kappa", kappa, tau=np.inf, alpha=alpha, rho=rho, lam=lam)
         for e in ("icl", "idg"):
             ax.plot(kappa, th[e], LINESTYLE[e], color="0.6", lw=1.0, zorder=1)
         extra.append(Line2D([], [], color="0.6", lw=1.0, label=r"theory at $\tau=\infty$"))
@@ -291,27 +260,6 @@ def kappa_transition(kappa, *, tau, alpha, rho, lam=0.0, sim=None, dmmse=None, a
     return ax
 
 
-def phase_grid(x_name, x, y_name, y, **params) -> dict[str, np.ndarray]:
-    """Theory on the mesh ``y`` (rows) x ``x`` (columns): ``e_icl``, ``e_idg``, ``gap`` and
-    ``relgap = (e_icl - e_idg)/e_icl`` (NaN where e_ICL is infinite: ridgeless tau = 1)."""
-    from asymptotics.theory import e_icl, e_idg
-
-    _check_name(x_name, "x_name")
-    _check_name(y_name, "y_name")
-    if x_name == y_name:
-        raise ValueError("the two axes of a phase diagram must be different parameters")
-    fixed = _need(params, [p for p in PARAMS if p not in (x_name, y_name)])
-    full = dict(fixed, **{x_name: np.asarray(x, float)[None, :],
-                          y_name: np.asarray(y, float)[:, None]})
-    args = [full[p] for p in PARAMS]
-    icl = np.asarray(e_icl(*args), float)
-    idg = np.asarray(e_idg(*args), float)
-    finite = np.isfinite(icl) & np.isfinite(idg)
-    gap = np.where(finite, icl - np.where(finite, idg, 0), np.nan)
-    relgap = np.where(finite, gap / np.where(finite, icl, 1), np.nan)
-    return {"e_icl": icl, "e_idg": idg, "gap": gap, "relgap": relgap}
-
-
 def _edges(v, log):
     v = np.asarray(v, float)
     t = np.log(v) if log else v
@@ -333,7 +281,7 @@ def phase_diagram(x_name, x, y_name, y, *, quantity="relgap", threshold=0.5, ax=
     if x.size < 2 or y.size < 2:
         raise ValueError("phase diagram axes need at least 2 values each")
     ax = _axes(ax)
-    g = phase_grid(x_name, x, y_name, y, **params)
+    g = error_mesh(x_name, x, y_name, y, **params)
     z = np.ma.masked_invalid(g[quantity])
     if quantity in ("e_icl", "e_idg"):
         norm, cmap = LogNorm(vmin=z.min(), vmax=z.max()), cmap or "magma"

@@ -1,0 +1,105 @@
+"""The model's parameters: their names, allowed ranges, checks and grids (one place for each).
+
+Every public entry point of every layer (theory, high precision, simulation, CLI) validates through
+these functions, so a bad value is refused with the same message everywhere.
+"""
+from __future__ import annotations
+
+import itertools
+import numbers
+
+import numpy as np
+
+#: The five model parameters of the scaling limit, in their canonical order.
+PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
+
+#: What each parameter means (used by the CLI's help and the docs).
+MEANINGS = {
+    "tau": "pretraining contexts per parameter, tau = n/d^2 (tau = 1 is the interpolation peak)",
+    "alpha": "context length per dimension, alpha = l/d",
+    "kappa": "task diversity, kappa = k/d (k distinct pretraining tasks; inf = a fresh task "
+             "per context)",
+    "rho": "label-noise variance rho >= 0",
+    "lam": "ridge strength lambda >= 0 (0 = ridgeless, the lambda -> 0+ limit)",
+}
+
+# name -> (lower bound, lower bound allowed?, +inf allowed?, human-readable range)
+RANGES = {
+    "tau": (0.0, False, True, "0 < tau <= inf"),
+    "alpha": (0.0, False, False, "0 < alpha < inf"),
+    "kappa": (0.0, False, True, "0 < kappa <= inf"),
+    "rho": (0.0, True, False, "0 <= rho < inf"),
+    "lam": (0.0, True, False, "0 <= lam < inf"),
+}
+
+
+def check(name: str, value, *, low: float | None = None, low_ok: bool | None = None,
+          inf_ok: bool | None = None, allowed: str | None = None) -> np.ndarray:
+    """Return ``value`` as a float64 array after checking it lies in the range of ``name``.
+
+    The range defaults to ``RANGES[name]``; keyword arguments override it (for parameters that are
+    not one of the five model parameters). Raises ``ValueError`` naming the parameter, the allowed
+    range and the first offending value; NaN is always refused.
+    """
+    d_low, d_low_ok, d_inf_ok, d_allowed = RANGES.get(name, (None, None, None, None))
+    low = d_low if low is None else low
+    low_ok = d_low_ok if low_ok is None else low_ok
+    inf_ok = d_inf_ok if inf_ok is None else inf_ok
+    allowed = d_allowed if allowed is None else allowed
+    try:
+        arr = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{name} must be a real number or array of real numbers "
+                         f"({allowed}); got {value!r}") from exc
+    bad = np.isnan(arr)
+    if not inf_ok:
+        bad |= np.isinf(arr)
+    if low is not None:
+        bad |= (arr < low) if low_ok else (arr <= low)
+    bad |= arr == -np.inf
+    if np.any(bad):
+        first = float(arr[bad].flat[0]) if arr.ndim else float(arr)
+        where = "" if arr.ndim == 0 else f" (at {int(np.count_nonzero(bad))} of {arr.size} entries)"
+        raise ValueError(f"{name} must satisfy {allowed}; got {first!r}{where}")
+    return arr
+
+
+def check_params(tau, alpha, kappa, rho, lam=0.0):
+    """Validate and broadcast the five model parameters; returns five float64 arrays of one shape."""
+    arrays = [check(n, v) for n, v in zip(PARAMS, (tau, alpha, kappa, rho, lam))]
+    try:
+        return tuple(np.broadcast_arrays(*arrays))
+    except ValueError as exc:
+        shapes = ", ".join(f"{n}{a.shape}" for n, a in zip(PARAMS, arrays))
+        raise ValueError(f"parameters cannot be broadcast together: {shapes}") from exc
+
+
+def check_scalar(name: str, value) -> float:
+    """``check`` for a single value: returns a Python float, refuses arrays with more than one entry."""
+    arr = check(name, value)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a scalar here; got an array of shape {arr.shape}")
+    return float(arr)
+
+
+def check_int(name: str, value, low: int) -> int:
+    """Return ``value`` as an int after checking it is an integer (not bool) ``>= low``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < low:
+        raise ValueError(f"{name} must be an integer >= {low}; got {value!r}")
+    return int(value)
+
+
+def cartesian(**axes) -> dict[str, np.ndarray]:
+    """Expand named 1-D axes into the flat Cartesian product (first axis varies slowest).
+
+    >>> g = cartesian(tau=[0.5, 2.0], kappa=[1.0, np.inf])
+    >>> g["tau"].tolist(), g["kappa"].tolist()
+    ([0.5, 0.5, 2.0, 2.0], [1.0, inf, 1.0, inf])
+    """
+    names = list(axes)
+    values = [np.atleast_1d(np.asarray(axes[n], dtype=np.float64)).ravel() for n in names]
+    for n, v in zip(names, values):
+        if v.size == 0:
+            raise ValueError(f"grid axis {n} is empty")
+    rows = list(itertools.product(*values))
+    return {n: np.array([r[i] for r in rows], dtype=np.float64) for i, n in enumerate(names)}
