@@ -26,10 +26,7 @@ import time  # noqa: E402
 
 import numpy as np  # noqa: E402
 
-from simulate._seeding import replicate_rng  # noqa: E402
-from simulate._sizes import sizes  # noqa: E402
-from simulate.core import run_replicate  # noqa: E402
-from simulate.errors import test_errors  # noqa: E402
+from simulate import run_replicate, sizes, stream, test_errors  # noqa: E402
 from simulate.sampler import pretraining_tasks, sample_contexts_tokens  # noqa: E402
 from simulate.solvers import solve_direct  # noqa: E402
 
@@ -40,7 +37,7 @@ def naive_replicate(d: int, seed: int, replicate: int) -> dict:
     p = POINT
     l, k, n = sizes(d, p["tau"], p["alpha"], p["kappa"])
     t0 = time.perf_counter()
-    rng = replicate_rng(seed, replicate)
+    rng = stream(seed, replicate, {"d": d, **{k: float(v) for k, v in p.items()}})  # run_replicate's stream
     tasks, per = pretraining_tasks(d, k, n, rng)
     ctx = sample_contexts_tokens(per, l, p["rho"], rng)
     t1 = time.perf_counter()

@@ -5,8 +5,7 @@ import tempfile
 import time
 
 from asymptotics.params import cartesian
-from simulate.core import run_replicate
-from simulate.sweep import sweep
+from simulate import run_replicate, sweep
 
 GRID = {"tau": [0.5, 1.5, 3.0], "alpha": [0.5, 1.0], "kappa": [0.5, 2.0], "rho": 0.1}
 D, N_SEEDS = 12, 3

@@ -284,7 +284,8 @@ def cmd_simulate(args) -> int:
     specs = _specs(args)
     summary = simulate_summary({p: specs[p].values for p in PARAMS}, d=args.d,
                                n_seeds=args.seeds, seed=args.seed, cache_dir=args.cache,
-                               n_jobs=args.jobs, progress=not args.no_progress)
+                               n_jobs=args.jobs, progress=not args.no_progress,
+                               options=_sim_options(args))
     _emit(format_table(summary, args.format), args.output)
     failed = int(np.sum(summary["n_failed"]))
     if failed:
@@ -319,9 +320,14 @@ def cmd_curve(args) -> int:
         series=(series, specs[series].values) if series else None,
         logx=specs[x].log, logy=args.logy, errors=tuple(args.errors.split(",")),
         sim_x=sim_x, d=args.d, n_seeds=args.seeds, seed=args.seed, cache_dir=args.cache,
-        n_jobs=args.jobs, progress=not args.no_progress, title=args.title, **fixed)
+        n_jobs=args.jobs, progress=not args.no_progress, title=args.title,
+        options=_sim_options(args), **fixed)
     figures.save(fig, args.output, dpi=args.dpi)
     return 0
+
+
+def _sim_options(args) -> dict:
+    return {"common_random_numbers": bool(args.common_random_numbers)}
 
 
 def _default_sim_x(spec: Spec, n: int = 6) -> np.ndarray:
@@ -407,10 +413,15 @@ def _add_sim(p, d_default=40, seeds_default=4):
                    help=f"dimension d of the simulated model (l = round(alpha d), "
                         f"k = round(kappa d), n = round(tau d^2)) [default {d_default}]")
     g.add_argument("--seeds", type=_positive_int("seeds"), default=seeds_default,
-                   help=f"independent replicates per grid point [default {seeds_default}]")
+                   help=f"number of seeds (independent replicates) per grid point, the API's "
+                        f"n_seeds [default {seeds_default}]")
     g.add_argument("--seed", type=_nonneg_int, default=0,
-                   help="root seed; replicate r of every point uses SeedSequence(seed, "
-                        "spawn_key=(r,)) [default 0]")
+                   help="root seed; replicate r of point P draws from SeedSequence(seed, "
+                        "spawn_key=(*point_key(P), r)), independent across points [default 0]")
+    g.add_argument("--common-random-numbers", action="store_true",
+                   help="replicate r of every point uses the same stream SeedSequence(seed, "
+                        "spawn_key=(r,)): smoother curves and lower-variance differences between "
+                        "points, but correlated points (never fit or combine them as independent)")
     g.add_argument("--cache", metavar="DIR",
                    help="resumable on-disk cache of per-replicate results (JSON files)")
     g.add_argument("--jobs", type=_positive_int("jobs"), default=1,

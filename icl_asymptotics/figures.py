@@ -79,12 +79,13 @@ def save(fig, path, dpi=150) -> str:
 
 
 # ----------------------------------------------------------------------------- simulation glue
-def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, progress=True):
+def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, progress=True, options=None):
     """Finite-d simulation on ``grid`` (dict of parameter -> value(s), Cartesian product) as
     columns: the parameters, ``d, n_seeds, n_ok, n_failed, seed``, ``icl_mean, icl_sem, idg_mean,
     idg_sem`` (standard error with ddof = 1) and the d -> inf theory ``e_icl, e_idg`` at the same
-    points. Runs :func:`simulate.sweep.sweep`; each (point, replicate) has its own random stream,
-    so the numbers do not depend on ``n_jobs``. A failed replicate is counted in ``n_failed`` (the
+    points. Runs :func:`simulate.sweep` (``options``: a :class:`simulate.Options` or a dict of its
+    fields); each (point, replicate) has its own random stream (:func:`simulate.stream`), so the
+    numbers do not depend on ``n_jobs``. A failed replicate is counted in ``n_failed`` (the
     sweep records it instead of aborting); a point with ``n_ok = 0`` has NaN means."""
     from asymptotics import e_icl, e_idg
     from simulate import sweep
@@ -95,7 +96,7 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
     if missing:
         raise ValueError(f"simulation grid is missing parameter(s) {', '.join(missing)}")
     res = sweep({p: full[p].tolist() for p in PARAMS}, d=d, n_seeds=n_seeds, seed=seed,
-                cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
+                cache_dir=cache_dir, n_jobs=n_jobs, progress=progress, options=options)
     rows = res.summary()
     cols = {p: np.array([float(r[p]) for r in rows]) for p in PARAMS}
     cols["d"] = np.array([int(r.get("d", d)) for r in rows])
@@ -113,19 +114,18 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
 
 
 def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):
-    """dMMSE Monte Carlo (:func:`simulate.baselines.dmmse_mc`) at each finite kappa, as columns
-    ``kappa, icl_mean, icl_sem, idg_mean, idg_sem, d, n_contexts``. Point i uses the stream
-    ``SeedSequence(seed, spawn_key=(i,))``."""
-    from simulate import dmmse_mc
+    """dMMSE Monte Carlo at each finite kappa, as columns ``kappa, icl_mean, icl_sem, idg_mean,
+    idg_sem, d, n_contexts``: replicate 0 of :func:`simulate.dmmse_replicate`, the same function (and
+    so the same stream, keyed by the point) a sweep of that runner uses."""
+    from simulate import dmmse_replicate
 
     out = {k: [] for k in ("kappa", "icl_mean", "icl_sem", "idg_mean", "idg_sem")}
-    for i, kappa in enumerate(kappas):
-        rng = np.random.default_rng(np.random.SeedSequence(seed, spawn_key=(i,)))
-        r = dmmse_mc(d, alpha, kappa, rho, n_contexts, rng)
+    for kappa in kappas:
+        r = dmmse_replicate(d, alpha, kappa, rho, seed=seed, replicate=0, n_contexts=n_contexts)
         out["kappa"].append(float(kappa))
         for e in ("icl", "idg"):
-            out[f"{e}_mean"].append(getattr(r, e).mean)
-            out[f"{e}_sem"].append(getattr(r, e).sem)
+            out[f"{e}_mean"].append(r[e])
+            out[f"{e}_sem"].append(r[f"{e}_sem"])
     cols = {k: np.array(v) for k, v in out.items()}
     cols["d"] = np.full(len(cols["kappa"]), int(d))
     cols["n_contexts"] = np.full(len(cols["kappa"]), int(n_contexts))
@@ -135,7 +135,7 @@ def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):
 # ----------------------------------------------------------------------------- CLI figures
 def curve_figure(x_name, x, *, series=None, logx=False, logy=False, errors=("icl", "idg"),
                  sim_x=None, d=40, n_seeds=4, seed=0, cache_dir=None, n_jobs=1, progress=True,
-                 title=None, **params):
+                 title=None, options=None, **params):
     """Learning-curve figure (``icl-asymptotics curve``): theory against ``x_name`` and, if
     ``sim_x`` is given, simulation points at those x values for every series value."""
     from icl_asymptotics import plot
@@ -146,7 +146,7 @@ def curve_figure(x_name, x, *, series=None, logx=False, logy=False, errors=("icl
         if series is not None:
             grid[series[0]] = list(series[1])
         sim = simulate_summary(grid, d=d, n_seeds=n_seeds, seed=seed, cache_dir=cache_dir,
-                               n_jobs=n_jobs, progress=progress)
+                               n_jobs=n_jobs, progress=progress, options=options)
     return _figure(lambda ax: plot.learning_curves(x_name, x, series=series, errors=errors, sim=sim,
                                                    ax=ax, logx=logx, logy=logy, **params),
                    title=title)
@@ -239,8 +239,10 @@ def reproduce(outdir, *, quick=True, simulate=True, fmt="png", d=None, n_seeds=N
         record["file"] = os.path.basename(path)
         records.append(record)
         written.append(path)
+    from simulate.seeding import CONVENTION
+
     manifest = {"package": "icl-asymptotics", "version": __version__,
-                "size": "quick" if quick else "full", "simulate": bool(simulate),
+                "size": "quick" if quick else "full", "simulate": bool(simulate), "seeding": CONVENTION,
                 "figures": records}
     path = os.path.join(outdir, "manifest.json")
     with atomic_path(path) as tmp:

@@ -25,9 +25,11 @@ from typing import NamedTuple
 
 import numpy as np
 
-from simulate._seeding import replicate_rng
+from simulate.seeding import stream
 from asymptotics.params import check_scalar
+from asymptotics.spectrum import ISOTROPIC
 from simulate._sizes import check_d, context_length, task_count
+from simulate.stats import mean_sem
 
 CHUNK_FLOATS = 1 << 22  # 32 MiB of float64 working memory per chunk
 
@@ -64,7 +66,7 @@ def _n_contexts(n) -> int:
 
 
 def _estimate(errors: np.ndarray) -> Estimate:
-    return Estimate(float(errors.mean()), float(errors.std(ddof=1) / math.sqrt(errors.size)), errors.size)
+    return Estimate(*mean_sem(errors), errors.size)
 
 
 def _chunks(n: int, floats_per_context: int):
@@ -113,7 +115,7 @@ def ridge_mc(d, alpha, rho, n_contexts, rng) -> Estimate:
     rng = _generator(rng)
     errors = np.empty(n)
     for start, b in _chunks(n, 3 * l * d):
-        w = rng.standard_normal((b, d))
+        w = ISOTROPIC.sample(b, d, rng)
         x, y = _contexts(rng, w, l, rho)
         errors[start:start + b] = rho + np.sum((w - _ridge_estimate(x, y, rho)) ** 2, axis=1) / d
     return _estimate(errors)
@@ -158,7 +160,7 @@ def dmmse_mc(d, alpha, kappa, rho, n_contexts, rng, tasks=None) -> DMMSEErrors:
         l, k = context_length(d, alpha), task_count(d, kappa)
         if k is None:
             raise ValueError("kappa = inf makes the dMMSE prior Gaussian; use ridge_mc for that limit")
-        tasks = rng.standard_normal((k, d))
+        tasks = ISOTROPIC.sample(k, d, rng)
     else:
         if kappa is not None:
             raise ValueError("give either kappa or tasks, not both (tasks fixes k = len(tasks))")
@@ -173,7 +175,7 @@ def dmmse_mc(d, alpha, kappa, rho, n_contexts, rng, tasks=None) -> DMMSEErrors:
     for on_tasks in (False, True):
         errors = np.empty(n)
         for start, b in _chunks(n, l * (2 * k + d) + k):
-            w = tasks[rng.integers(k, size=b)] if on_tasks else rng.standard_normal((b, d))
+            w = tasks[rng.integers(k, size=b)] if on_tasks else ISOTROPIC.sample(b, d, rng)
             x, y = _contexts(rng, w, l, rho)
             errors[start:start + b] = rho + np.sum((w - _dmmse_estimate(x, y, tasks, rho)) ** 2, axis=1) / d
         out.append(_estimate(errors))
@@ -194,7 +196,8 @@ def _validate_ridge(d, alpha, rho, n_contexts=1000, **unused):
 
 
 def ridge_replicate(d, alpha, rho, *, seed: int, replicate: int, n_contexts: int = 1000, **unused) -> dict:
-    """:func:`ridge_mc` as a :func:`simulate.sweep.sweep` runner (stream ``replicate_rng(seed, replicate)``).
+    """:func:`ridge_mc` as a :func:`simulate.sweep` runner; its stream is
+    :func:`simulate.seeding.stream` of ``(seed, (d, alpha, rho), replicate)``.
 
     Grid parameters it does not depend on (``tau``, ``kappa``, ``lam``) are accepted and ignored,
     so the simulator's grid can be reused. Ridge ignores the training tasks, which are themselves
@@ -202,7 +205,8 @@ def ridge_replicate(d, alpha, rho, *, seed: int, replicate: int, n_contexts: int
     """
     _validate_ridge(d, alpha, rho, n_contexts, **unused)
     t0 = time.perf_counter()
-    est = ridge_mc(d, alpha, rho, n_contexts, replicate_rng(seed, replicate))
+    point = {"d": check_d(d), "alpha": check_scalar("alpha", alpha), "rho": check_scalar("rho", rho)}
+    est = ridge_mc(d, alpha, rho, n_contexts, stream(seed, replicate, point))
     return {"icl": est.mean, "idg": est.mean, "icl_sem": est.sem, "idg_sem": est.sem,
             "l": context_length(d, alpha), "k": None, "n": None, "n_contexts": est.n,
             "solver": "ridge-mc", "seconds": time.perf_counter() - t0}
@@ -220,11 +224,14 @@ def _validate_dmmse(d, alpha, kappa, rho, n_contexts=1000, **unused):
 
 def dmmse_replicate(d, alpha, kappa, rho, *, seed: int, replicate: int, n_contexts: int = 1000,
                     **unused) -> dict:
-    """:func:`dmmse_mc` as a :func:`simulate.sweep.sweep` runner (stream ``replicate_rng(seed, replicate)``;
-    each replicate draws its own training tasks). ``tau`` and ``lam`` are accepted and ignored."""
+    """:func:`dmmse_mc` as a :func:`simulate.sweep` runner; its stream is :func:`simulate.seeding.stream`
+    of ``(seed, (d, alpha, kappa, rho), replicate)`` and each replicate draws its own training tasks.
+    ``tau`` and ``lam`` are accepted and ignored."""
     _validate_dmmse(d, alpha, kappa, rho, n_contexts, **unused)
     t0 = time.perf_counter()
-    res = dmmse_mc(d, alpha, kappa, rho, n_contexts, replicate_rng(seed, replicate))
+    point = {"d": check_d(d), "alpha": check_scalar("alpha", alpha), "kappa": check_scalar("kappa", kappa),
+             "rho": check_scalar("rho", rho)}
+    res = dmmse_mc(d, alpha, kappa, rho, n_contexts, stream(seed, replicate, point))
     return {"icl": res.icl.mean, "idg": res.idg.mean, "icl_sem": res.icl.sem, "idg_sem": res.idg.sem,
             "l": res.l, "k": res.k, "n": None, "n_contexts": res.icl.n, "solver": "dmmse-mc",
             "seconds": time.perf_counter() - t0}

@@ -9,14 +9,16 @@ of the context, so ``E (y_q - x_q^T (G h + g s))^2 = rho + (1/d) E |w - G h - g 
     e(w) = rho + (1/d) [ |w|^2 - 2 w^T G w - 2 v w^T g + (1+1/l) |G w|^2 + (d v/l) ||G||_F^2
                          + 2 (1+2/l) v g^T G w + (1+2/l) v^2 |g|^2 ].
 
-ICL: average over ``w ~ N(0, I_d)``. Odd terms vanish, ``E w^T G w = tr G``,
-``E |G w|^2 = ||G||_F^2``, ``E v = 1 + rho``, ``E v^2 = (1+rho)^2 + 2/d`` (``|w|^2 ~ chi2_d``):
+ICL: average over fresh tasks ``w ~ N(0, C)``, ``C = diag(c_i)`` in the task basis (the spectral
+object's ``eigenvalues(d)``; ``C = I`` for the isotropic default). Odd terms vanish,
+``E w^T G w = tr(G C)``, ``E |G w|^2 = tr(G C G^T)``, and ``E v``, ``E v^2`` come from the spectral
+object (isotropic: ``1 + rho`` and ``(1+rho)^2 + 2/d``, ``|w|^2 ~ chi2_d``):
 
-    e_ICL = rho + 1 - (2/d) tr G + (1/d) (1 + 1/l + d (1+rho)/l) ||G||_F^2
-                + (1/d) (1+2/l) ((1+rho)^2 + 2/d) |g|^2.
+    e_ICL = rho + (1/d) [ tr C - 2 tr(G C) + (1 + 1/l) tr(G C G^T) + (d/l) E v ||G||_F^2
+                          + (1+2/l) E v^2 |g|^2 ].
 
-With ``normalize_tasks`` (``w`` uniform on the sphere of radius sqrt(d)) ``E w w^T = I`` still and
-``v = 1 + rho`` exactly, so the ``2/d`` term drops. IDG: ``e(w)`` averaged exactly over the given
+With ``normalize_tasks`` (``w`` uniform on the sphere of radius sqrt(d), isotropic only)
+``E w w^T = I`` still and ``v = 1 + rho`` exactly, so the ``2/d`` term drops. IDG: ``e(w)`` averaged exactly over the given
 training tasks (O(k d^2)). Valid for any d >= 1, l >= 1, rho >= 0; no asymptotics.
 """
 from __future__ import annotations
@@ -24,7 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from asymptotics.params import check
-from simulate.sampler import sample_contexts_tokens, sample_tasks
+from asymptotics.spectrum import ISOTROPIC, TaskSpectrum
+from simulate.sampler import sample_contexts_tokens
 
 
 def _check_inputs(Gamma, tasks, l, rho):
@@ -54,20 +57,21 @@ def error_given_tasks(Gamma, W, l: int, rho: float) -> np.ndarray:
     return rho + terms / d
 
 
-def test_errors(Gamma, tasks, l: int, rho: float, normalize_tasks: bool = False) -> tuple[float, float]:
+def test_errors(Gamma, tasks, l: int, rho: float, normalize_tasks: bool = False,
+                spectrum: TaskSpectrum = ISOTROPIC) -> tuple[float, float]:
     """Exact ``(e_ICL, e_IDG)`` of ``Gamma`` (d x (d+1)) at context length ``l`` and noise ``rho``.
 
-    ``e_ICL`` averages over fresh tasks ``w ~ N(0, I_d)`` (uniform on the sphere ``|w| = sqrt(d)``
-    when ``normalize_tasks``) in closed form; ``e_IDG`` averages exactly over the rows of ``tasks``
-    (the k training tasks). Formulas and derivation: module docstring.
+    ``e_ICL`` averages over fresh tasks from ``spectrum`` (default ``w ~ N(0, I_d)``; uniform on the
+    sphere ``|w| = sqrt(d)`` when ``normalize_tasks``) in closed form; ``e_IDG`` averages exactly
+    over the rows of ``tasks`` (the k training tasks). Formulas and derivation: module docstring.
     """
     Gamma, tasks, l, rho = _check_inputs(Gamma, tasks, l, rho)
     d = Gamma.shape[0]
     G, g = Gamma[:, :d], Gamma[:, d]
-    ev2 = (1.0 + rho) ** 2 + (0.0 if normalize_tasks else 2.0 / d)
-    e_icl = (rho + 1.0 - 2.0 * np.trace(G) / d
-             + (1.0 + 1.0 / l + d * (1.0 + rho) / l) * np.sum(G * G) / d
-             + (1.0 + 2.0 / l) * ev2 * (g @ g) / d)
+    c = spectrum.eigenvalues(d)
+    ev, ev2 = spectrum.v_moments(d, rho, normalize=normalize_tasks)
+    e_icl = (rho + (np.sum(c) - 2.0 * np.dot(np.diagonal(G), c) + (1.0 + 1.0 / l) * np.sum(G * G * c)
+                    + (d / l) * ev * np.sum(G * G) + (1.0 + 2.0 / l) * ev2 * (g @ g)) / d)
     e_idg = float(np.mean(error_given_tasks(Gamma, tasks, l, rho)))
     return float(e_icl), e_idg
 
@@ -76,7 +80,8 @@ test_errors.__test__ = False  # not a pytest test despite the name
 
 
 def monte_carlo_errors(Gamma, tasks, l: int, rho: float, n_test: int, rng: np.random.Generator, *,
-                       normalize_tasks: bool = False, chunk: int = 4096) -> dict[str, float]:
+                       normalize_tasks: bool = False, chunk: int = 4096,
+                       spectrum: TaskSpectrum = ISOTROPIC) -> dict[str, float]:
     """Brute-force Monte Carlo test errors: ``n_test`` test contexts each for ICL and IDG, every
     token drawn explicitly (:func:`simulate.sampler.sample_contexts_tokens`), squared error of
     ``x_q^T Gamma h`` against ``y_q`` averaged. Returns ``icl``, ``icl_sem``, ``idg``, ``idg_sem``
@@ -91,7 +96,7 @@ def monte_carlo_errors(Gamma, tasks, l: int, rho: float, n_test: int, rng: np.ra
         for s in range(0, int(n_test), chunk):
             m = min(chunk, int(n_test) - s)
             if name == "icl":
-                W = sample_tasks(m, d, rng, normalize=normalize_tasks)
+                W = spectrum.sample(m, d, rng, normalize=normalize_tasks)
             else:
                 W = tasks[rng.integers(0, len(tasks), size=m)]
             c = sample_contexts_tokens(W, l, rho, rng, chunk=chunk)

@@ -17,6 +17,8 @@ from typing import NamedTuple
 
 import numpy as np
 
+from asymptotics.spectrum import ISOTROPIC, TaskSpectrum
+
 
 class Contexts(NamedTuple):
     """``n`` contexts: ``h`` (n, d+1) with ``s = h[:, -1]``, ``x_query`` (n, d), ``y_query`` (n,)."""
@@ -26,17 +28,16 @@ class Contexts(NamedTuple):
     y_query: np.ndarray
 
 
-def sample_tasks(k: int, d: int, rng: np.random.Generator, *, normalize: bool = False) -> np.ndarray:
-    """``k`` task vectors (rows) ``w ~ N(0, I_d)``; with ``normalize`` rescaled to ``|w| = sqrt(d)``,
-    i.e. uniform on that sphere (the authors' scripts)."""
-    w = rng.standard_normal((k, d))
-    if normalize:
-        w *= np.sqrt(d) / np.linalg.norm(w, axis=1, keepdims=True)
-    return w
+def sample_tasks(k: int, d: int, rng: np.random.Generator, *, normalize: bool = False,
+                 spectrum: TaskSpectrum = ISOTROPIC) -> np.ndarray:
+    """``k`` task vectors (rows) from the task law ``spectrum`` (default ``w ~ N(0, I_d)``); with
+    ``normalize`` rescaled to ``|w| = sqrt(d)``, i.e. uniform on that sphere (the authors' scripts)."""
+    return spectrum.sample(k, d, rng, normalize=normalize)
 
 
 def pretraining_tasks(d: int, k: int | None, n: int, rng: np.random.Generator, *,
-                      normalize: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                      normalize: bool = False,
+                      spectrum: TaskSpectrum = ISOTROPIC) -> tuple[np.ndarray, np.ndarray]:
     """Training tasks and the task of each of the ``n`` contexts.
 
     Returns ``(tasks, per_context)``: ``k`` tasks and, for each context, a task drawn uniformly from
@@ -44,9 +45,9 @@ def pretraining_tasks(d: int, k: int | None, n: int, rng: np.random.Generator, *
     task, so ``tasks`` and ``per_context`` are the same ``n`` x ``d`` array.
     """
     if k is None:
-        tasks = sample_tasks(n, d, rng, normalize=normalize)
+        tasks = spectrum.sample(n, d, rng, normalize=normalize)
         return tasks, tasks
-    tasks = sample_tasks(k, d, rng, normalize=normalize)
+    tasks = spectrum.sample(k, d, rng, normalize=normalize)
     return tasks, tasks[rng.integers(0, k, size=n)]
 
 

@@ -3,8 +3,10 @@
 ``sweep`` expands a grid, validates every point before any work, runs a per-(point, replicate)
 ``runner`` (default :func:`simulate.core.run_replicate`) serially, on local processes (joblib) or on a
 Dask cluster, records a failing task instead of aborting, and keeps a resumable on-disk cache of
-one small JSON file per finished task. Replicate ``r`` of every point uses the random stream
-``simulate._seeding.replicate_rng(seed, r)`` inside the runner, so the numbers never depend on grid
+one small JSON file per finished task. Three steps, each its own function: :func:`plan` (grid ->
+validated points -> tasks, cached results read), :func:`execute` (run what is missing on an engine),
+:func:`collect` (tidy records + metadata). The runner draws from
+:func:`simulate.seeding.stream` of (seed, the point, replicate), so the numbers never depend on grid
 order, worker count, sharding or scheduling.
 
 Runner protocol: ``runner(d, **params, seed=seed, replicate=r, **options) -> dict`` with float ``icl``
@@ -18,7 +20,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import numbers
 import os
 import sys
@@ -28,16 +29,16 @@ from pathlib import Path
 
 import numpy as np
 
+from asymptotics import __version__
 from asymptotics.params import PARAMS, cartesian, check, check_int
 from simulate._sizes import check_d, sizes
+from simulate.io import atomic_path
+from simulate.options import Options, make_options
+from simulate.seeding import CONVENTION
+from simulate.stats import mean_sem
 
 COLUMNS = ("d", "seed", "replicate", "icl", "idg", "l", "k", "n", "solver", "seconds", "error")
-CACHE_FORMAT = 1
-
-
-def _version() -> str:
-    from asymptotics import __version__
-    return __version__
+CACHE_FORMAT = 2  # 2: streams keyed by point (simulate.seeding); format-1 files are ignored
 
 
 def _jsonable(value):
@@ -109,14 +110,6 @@ def _points(grid, d) -> list[dict]:
     return points
 
 
-def _validate_run_replicate(d, tau=None, alpha=None, kappa=None, rho=None, lam=0.0, **options):
-    from simulate.core import check_point  # the simulator's own one-place check of a point
-    missing = [n for n, v in (("tau", tau), ("alpha", alpha), ("kappa", kappa), ("rho", rho)) if v is None]
-    if missing:
-        raise ValueError(f"the simulator needs parameter(s) {missing} at every grid point")
-    check_point(d, tau, alpha, kappa, rho, lam, 0, options)
-
-
 def _runner_name(runner) -> str:
     module = getattr(runner, "__module__", None) or type(runner).__module__
     name = getattr(runner, "__qualname__", None) or type(runner).__qualname__
@@ -124,7 +117,7 @@ def _runner_name(runner) -> str:
 
 
 def _task_key(runner_name: str, params: dict, seed: int, replicate: int, options: dict) -> dict:
-    return {"format": CACHE_FORMAT, "version": _version(), "runner": runner_name,
+    return {"format": CACHE_FORMAT, "version": __version__, "runner": runner_name,
             "params": params, "seed": seed, "replicate": replicate, "options": options}
 
 
@@ -134,8 +127,6 @@ def _key_hash(key: dict) -> str:
 
 
 def _write_atomic(path: Path, payload: dict) -> None:
-    from simulate.io import atomic_path
-
     with atomic_path(path) as tmp:
         with open(tmp, "w") as f:
             json.dump(payload, f, sort_keys=True)
@@ -256,10 +247,7 @@ class SweepResult:
             row = {**{p: point[p] for p in PARAMS if p in point}, "d": point["d"],
                    "n_ok": len(ok), "n_failed": len(recs) - len(ok)}
             for name in ("icl", "idg"):
-                vals = np.array([r[name] for r in ok], dtype=np.float64)
-                row[f"{name}_mean"] = float(vals.mean()) if vals.size else math.nan
-                row[f"{name}_sem"] = (float(vals.std(ddof=1) / math.sqrt(vals.size))
-                                      if vals.size >= 2 else math.nan)
+                row[f"{name}_mean"], row[f"{name}_sem"] = mean_sem([r[name] for r in ok])
             rows.append(row)
         return rows
 
@@ -300,41 +288,26 @@ class SweepResult:
                 f"seed={self.metadata.get('seed')}, runner={self.metadata.get('runner')})")
 
 
-def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_dir=None,
-          n_jobs: int = 1, scheduler=None, progress: bool = True, options: dict | None = None,
-          shard: tuple[int, int] | None = None) -> SweepResult:
-    """Run ``runner`` for every (grid point, replicate) and collect a tidy :class:`SweepResult`.
+@dataclass
+class Plan:
+    """What a sweep will do: validated ``points``, the ``tasks`` this call owns (index, point index,
+    replicate, cache key, cache path), the ``results`` already read from the cache, and the ``todo``
+    tasks that remain; ``options`` are what every runner call receives."""
 
-    Parameters
-    ----------
-    grid : dict of axis -> scalar or list (Cartesian product via :func:`asymptotics.params.cartesian`,
-        first axis slowest) or a list of point dicts. Names: ``tau, alpha, kappa, rho, lam`` and ``d``.
-    d : dimension (int or list of ints, a grid axis placed first), unless ``d`` is in the grid.
-    n_seeds, seed : replicates ``0..n_seeds-1`` of every point, streams from entropy ``seed``.
-    runner : per-task function (module docstring); default :func:`simulate.core.run_replicate`.
-    cache_dir : directory for the resumable cache (created if needed). Each finished task is one
-        JSON file named by the SHA-256 of (cache format, package version, runner qualified name,
-        point, seed, replicate, options), written atomically; a rerun reads finished tasks and runs
-        only the missing ones. Failed tasks are not cached. Clear the cache after changing a
-        runner's code without changing its name or the package version.
-    n_jobs : local worker processes (joblib, loky backend) when > 1 (-1: all cores).
-    scheduler : a ``distributed.Client`` or a scheduler address string: run on that Dask cluster
-        (the cache directory must then be visible to the workers). Excludes ``n_jobs > 1``.
-    progress : show a tqdm bar (a plain stderr counter if tqdm is not installed).
-    options : keyword options passed to every runner call (and part of the cache key).
-    shard : ``(K, N)``: run only tasks whose index (point-major, replicate-minor) is ``K mod N``,
-        e.g. one SLURM array job each; with a shared ``cache_dir`` a final unsharded call then
-        assembles the whole sweep without computing anything.
+    points: list
+    tasks: list
+    results: dict
+    todo: list
+    runner: object
+    runner_name: str
+    seed: int
+    n_seeds: int
+    options: dict
+    options_json: dict
+    shard: tuple | None
 
-    Every point is validated before any task runs (``ValueError`` naming the parameter); the
-    default runner's check is the simulator's own (sizes, ranges, options, solver).
-    """
-    n_seeds = check_int("n_seeds", n_seeds, 1)
-    seed = check_int("seed", seed, 0)
-    options = dict(options or {})
-    clash = sorted(set(options) & (set(PARAMS) | {"d", "seed", "replicate"}))
-    if clash:
-        raise ValueError(f"options may not contain {clash}; those are grid parameters or set by the sweep")
+
+def _check_engine(n_jobs, scheduler, shard):
     if not isinstance(n_jobs, numbers.Integral) or isinstance(n_jobs, bool) or n_jobs == 0 or n_jobs < -1:
         raise ValueError(f"n_jobs must be a positive integer or -1; got {n_jobs!r}")
     if scheduler is not None:
@@ -345,20 +318,40 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
             if not isinstance(scheduler, Client):
                 raise ValueError(f"scheduler must be a distributed.Client or an address string; "
                                  f"got {scheduler!r}")
-    if shard is not None:
-        if (not isinstance(shard, (tuple, list)) or len(shard) != 2
-                or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shard)
-                or not (shard[1] >= 1 and 0 <= shard[0] < shard[1])):
-            raise ValueError(f"shard must be a pair (K, N) of integers with N >= 1 and 0 <= K < N; got {shard!r}")
-        shard = (int(shard[0]), int(shard[1]))
+    if shard is None:
+        return None
+    if (not isinstance(shard, (tuple, list)) or len(shard) != 2
+            or not all(isinstance(s, numbers.Integral) and not isinstance(s, bool) for s in shard)
+            or not (shard[1] >= 1 and 0 <= shard[0] < shard[1])):
+        raise ValueError(f"shard must be a pair (K, N) of integers with N >= 1 and 0 <= K < N; got {shard!r}")
+    return int(shard[0]), int(shard[1])
+
+
+def plan(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_dir=None,
+         options=None, shard=None) -> Plan:
+    """Validate everything and lay out the tasks (:func:`sweep`'s first step; no task runs here).
+
+    The default runner gets one :class:`simulate.Options` built (and so validated) once from
+    ``options``; a custom runner gets ``options`` as keyword arguments.
+    """
+    n_seeds = check_int("n_seeds", n_seeds, 1)
+    seed = check_int("seed", seed, 0)
     if runner is None:
         from simulate.core import run_replicate as runner
-        validate = _validate_run_replicate
+        opts = make_options(options) if isinstance(options, Options) else make_options(**dict(options or {}))
+        call_options, options_json = {"options": opts}, opts.as_dict()
     else:
         if not callable(runner):
             raise ValueError(f"runner must be callable; got {runner!r}")
-        validate = getattr(runner, "validate", None)
-    options_json = _jsonable(options)
+        if isinstance(options, Options):
+            raise ValueError("a simulate.Options object is for the default runner; give a custom "
+                             "runner its options as a dict")
+        call_options = dict(options or {})
+        clash = sorted(set(call_options) & (set(PARAMS) | {"d", "seed", "replicate"}))
+        if clash:
+            raise ValueError(f"options may not contain {clash}; those are grid parameters or set by the sweep")
+        options_json = _jsonable(call_options)
+    validate = getattr(runner, "validate", None)
 
     points = _points(grid, d)
     seen = {}
@@ -366,21 +359,21 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
         j = seen.setdefault(json.dumps(point, sort_keys=True), i)
         if j != i:
             raise ValueError(f"grid points {j} and {i} are the same point {point}; use n_seeds for replicates")
-    for i, point in enumerate(points):
-        if validate is not None:
-            try:
-                validate(**point, **options)
-            except ValueError as exc:
-                raise ValueError(f"grid point {i} {point}: {exc}") from exc
-        elif all(p in point for p in ("tau", "alpha", "kappa")):
-            sizes(point["d"], point["tau"], point["alpha"], point["kappa"])
+        try:
+            if validate is not None:
+                validate(**point, **call_options)
+            elif all(p in point for p in ("tau", "alpha", "kappa")):
+                sizes(point["d"], point["tau"], point["alpha"], point["kappa"])
+        except ValueError as exc:
+            raise ValueError(f"grid point {i} {point}: {exc}") from exc
 
     name = _runner_name(runner)
     cache = None
     if cache_dir is not None:
         cache = Path(cache_dir)
+        if cache.exists() and not cache.is_dir():
+            raise ValueError(f"the cache must be a directory; {cache} is a file")
         cache.mkdir(parents=True, exist_ok=True)
-
     tasks = []  # (index, point index, replicate, key, cache path)
     for p, point in enumerate(points):
         for r in range(n_seeds):
@@ -390,32 +383,39 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
             key = _task_key(name, point, seed, r, options_json)
             path = None if cache is None else str(cache / f"{_key_hash(key)}.json")
             tasks.append((index, p, r, key, path))
-
-    results: dict[int, tuple] = {}
-    todo = []
+    results, todo = {}, []
     for task in tasks:
         cached = None if task[4] is None else _read_cache(Path(task[4]), task[3])
         if cached is not None:
             results[task[0]] = (cached, None)
         else:
             todo.append(task)
-    n_cached = len(results)
+    return Plan(points, tasks, results, todo, runner, name, seed, n_seeds, call_options, options_json, shard)
 
+
+def execute(plan: Plan, *, n_jobs: int = 1, scheduler=None, progress: bool = True) -> float:
+    """Run the plan's missing tasks on the chosen engine, filling ``plan.results``; returns the wall
+    time in seconds (:func:`sweep`'s second step)."""
     t0 = time.perf_counter()
-    bar = _progress(progress, len(tasks), n_cached)
+    bar = _progress(progress, len(plan.tasks), len(plan.results))
     try:
-        for index, out in _execute(todo, runner, points, seed, options, n_jobs, scheduler):
-            results[index] = out
+        for index, out in _execute(plan.todo, plan.runner, plan.points, plan.seed, plan.options,
+                                   n_jobs, scheduler):
+            plan.results[index] = out
             bar.update(1)
     finally:
         bar.close()
-    wall = time.perf_counter() - t0
+    return time.perf_counter() - t0
 
+
+def collect(plan: Plan, *, engine: str, wall: float) -> SweepResult:
+    """Tidy records (point-major, replicate-minor) and metadata from a finished plan (step three)."""
     records = []
-    for index, p, r, key, path in tasks:
-        result, error = results[index]
-        rec = {**{k: v for k, v in points[p].items() if k != "d"}, "d": points[p]["d"],
-               "seed": seed, "replicate": r}
+    for index, p, r, key, path in plan.tasks:
+        result, error = plan.results[index]
+        point = plan.points[p]
+        rec = {**{k: v for k, v in point.items() if k != "d"}, "d": point["d"],
+               "seed": plan.seed, "replicate": r}
         for col in COLUMNS[3:-1]:
             rec[col] = None if result is None else result.get(col)
         rec["error"] = error
@@ -426,16 +426,55 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
     for rec in records:
         for k in extra:
             rec.setdefault(k, None)
-
-    metadata = {"package": "icl-asymptotics", "version": _version(), "seed": seed,
-                "n_seeds": n_seeds, "runner": name, "options": options_json,
-                "shard": None if shard is None else list(shard),
-                "n_tasks": len(tasks), "n_cached": n_cached, "n_computed": len(todo),
+    n_cached = len(plan.tasks) - len(plan.todo)
+    metadata = {"package": "icl-asymptotics", "version": __version__, "seed": plan.seed,
+                "n_seeds": plan.n_seeds, "runner": plan.runner_name, "options": plan.options_json,
+                "shard": None if plan.shard is None else list(plan.shard),
+                "n_tasks": len(plan.tasks), "n_cached": n_cached, "n_computed": len(plan.todo),
                 "n_failed": sum(1 for rec in records if rec["error"] is not None),
-                "engine": "dask" if scheduler is not None else ("joblib" if n_jobs != 1 else "serial"),
-                "wall_seconds": wall, "numpy": np.__version__, "python": sys.version.split()[0],
-                "seeding": "replicate r uses SeedSequence(seed, spawn_key=(r,))"}
-    return SweepResult(records=records, points=points, metadata=metadata)
+                "engine": engine, "wall_seconds": wall, "numpy": np.__version__,
+                "python": sys.version.split()[0], "seeding": CONVENTION}
+    return SweepResult(records=records, points=plan.points, metadata=metadata)
+
+
+def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_dir=None,
+          n_jobs: int = 1, scheduler=None, progress: bool = True, options=None,
+          shard: tuple[int, int] | None = None) -> SweepResult:
+    """Run ``runner`` for every (grid point, replicate) and collect a tidy :class:`SweepResult`.
+
+    Parameters
+    ----------
+    grid : dict of axis -> scalar or list (Cartesian product via :func:`asymptotics.params.cartesian`,
+        first axis slowest) or a list of point dicts. Names: ``tau, alpha, kappa, rho, lam`` and ``d``.
+    d : dimension (int or list of ints, a grid axis placed first), unless ``d`` is in the grid.
+    n_seeds, seed : replicates ``0..n_seeds-1`` of every point, streams from entropy ``seed``
+        (:func:`simulate.seeding.stream`: independent per point unless
+        ``options={'common_random_numbers': True}``).
+    runner : per-task function (module docstring); default :func:`simulate.core.run_replicate`.
+    cache_dir : directory for the resumable cache (created if needed). Each finished task is one
+        JSON file named by the SHA-256 of (cache format, package version, runner qualified name,
+        point, seed, replicate, options), written atomically; a rerun reads finished tasks and runs
+        only the missing ones. Failed tasks are not cached. Clear the cache after changing a
+        runner's code without changing its name or the package version.
+    n_jobs : local worker processes (joblib, loky backend) when > 1 (-1: all cores).
+    scheduler : a ``distributed.Client`` or a scheduler address string: run on that Dask cluster
+        (the cache directory must then be visible to the workers). Excludes ``n_jobs > 1``.
+    progress : show a tqdm bar (a plain stderr counter if tqdm is not installed).
+    options : for the default runner a :class:`simulate.Options` or a dict of its fields
+        (validated once, here); for a custom runner a dict of keyword options. Part of the cache key.
+    shard : ``(K, N)``: run only tasks whose index (point-major, replicate-minor) is ``K mod N``,
+        e.g. one SLURM array job each; with a shared ``cache_dir`` a final unsharded call then
+        assembles the whole sweep without computing anything.
+
+    Every point is validated before any task runs (``ValueError`` naming the parameter); the
+    default runner's check is the simulator's own (sizes, ranges, options, solver).
+    """
+    shard = _check_engine(n_jobs, scheduler, shard)
+    the_plan = plan(grid, d=d, n_seeds=n_seeds, seed=seed, runner=runner, cache_dir=cache_dir,
+                    options=options, shard=shard)
+    wall = execute(the_plan, n_jobs=n_jobs, scheduler=scheduler, progress=progress)
+    engine = "dask" if scheduler is not None else ("joblib" if n_jobs != 1 else "serial")
+    return collect(the_plan, engine=engine, wall=wall)
 
 
 def _execute(todo, runner, points, seed, options, n_jobs, scheduler):

@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 import simulate
-from simulate.core import run_replicate
+from simulate import Options, run_replicate
 
 POINT = dict(d=12, tau=1.5, alpha=1.0, kappa=0.5, rho=0.25)
 
@@ -72,8 +72,13 @@ def test_kappa_inf_record():
     (dict(tau=0.5, solver="cg"), "needs n > D"),
     (dict(n_seeds=0), "n_seeds must be an integer >= 1"),
     (dict(seed=-1), "seed must be an integer >= 0"),
-    (dict(dtype=np.int32), "dtype must be float64 or float32"),
-    (dict(cg_rtol=0.0), "cg_rtol must be a number in"),
+    (dict(dtype=np.int32), "dtype must be one of"),
+    (dict(dtype="bogus"), "dtype must be one of"),
+    (dict(cg_rtol=0.0), "cg_rtol must be a number with 0 < cg_rtol < 1"),
+    (dict(solver="dual", cg_rtol=0.5), "cg_rtol applies only to solver 'cg' or 'auto'"),
+    (dict(solver="direct", cg_maxiter=5), "cg_maxiter applies only to solver 'cg' or 'auto'"),
+    (dict(normalize_tasks=1), "normalize_tasks must be True or False"),
+    (dict(common_random_numbers="yes"), "common_random_numbers must be True or False"),
 ])
 def test_bad_input_refused(kwargs, match):
     args = dict(POINT, **kwargs)
@@ -84,3 +89,20 @@ def test_bad_input_refused(kwargs, match):
 def test_unknown_option_refused():
     with pytest.raises(ValueError, match=r"unknown option\(s\) \['precision'\]"):
         run_replicate(**POINT, seed=0, replicate=0, precision=32)
+
+
+def test_options_object_is_validated_once_and_frozen():
+    opts = Options(solver="cg", dtype=np.float32, cg_rtol=1e-5)
+    assert opts.dtype == "float32" and opts.cg == (1e-5, 2000)
+    assert Options().cg == (1e-10, 2000) and Options(dtype="float32").cg == (1e-4, 2000)
+    with pytest.raises(Exception):  # dataclasses.FrozenInstanceError
+        opts.solver = "dual"
+    with pytest.raises(ValueError, match="cg_rtol applies only"):
+        opts.replace(solver="dual")
+    res = simulate.run(**POINT, options=opts)
+    assert res.options is opts and res.records[0]["solver_method"] == "pcg"
+    # keywords and the object are the same run
+    same = simulate.run(**POINT, solver="cg", dtype="float32", cg_rtol=1e-5)
+    assert same.icl[0] == res.icl[0] and same.options == opts
+    with pytest.raises(ValueError, match="options must be a simulate.Options"):
+        simulate.run(**POINT, options={"solver": "cg"})

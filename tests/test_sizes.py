@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from simulate._seeding import replicate_rng
+from simulate import point_key, stream
 from simulate._sizes import sizes
 
 
@@ -29,9 +29,27 @@ def test_sizes_refuses_with_reason(args, match):
         sizes(*args)
 
 
-def test_replicate_rng_is_the_spawned_stream():
-    a = replicate_rng(7, 3).standard_normal(5)
-    b = np.random.default_rng(np.random.SeedSequence(7, spawn_key=(3,))).standard_normal(5)
-    np.testing.assert_array_equal(a, b)
-    assert not np.array_equal(a, replicate_rng(7, 4).standard_normal(5))
-    assert not np.array_equal(a, replicate_rng(8, 3).standard_normal(5))
+def test_stream_is_the_documented_seed_sequence():
+    point = {"d": 40, "tau": 2.0, "alpha": 1.0}
+    a = stream(7, 3, point).standard_normal(5)
+    # the convention promised in simulate.seeding's docstring (what saved results rely on)
+    want = np.random.default_rng(np.random.SeedSequence(7, spawn_key=(*point_key(point), 3)))
+    np.testing.assert_array_equal(a, want.standard_normal(5))
+    assert len(point_key(point)) == 4 and all(0 <= w < 2 ** 32 for w in point_key(point))
+    assert point_key(point) == point_key(dict(reversed(list(point.items()))))  # order-free
+    for other in (stream(7, 4, point), stream(8, 3, point), stream(7, 3, {**point, "tau": 2.5}),
+                  stream(7, 3, {**point, "d": 40.0})):
+        assert not np.array_equal(a, other.standard_normal(5))
+    common = stream(7, 3, point, common=True).standard_normal(5)
+    np.testing.assert_array_equal(common, stream(7, 3, {"x": 1.0}, common=True).standard_normal(5))
+    np.testing.assert_array_equal(common, np.random.default_rng(
+        np.random.SeedSequence(7, spawn_key=(3,))).standard_normal(5))
+
+
+@pytest.mark.parametrize("args, match", [
+    ((7, 3), "needs the point"), ((-1, 0, {"d": 1}), "seed must be"), ((0, -1, {"d": 1}), "replicate must be"),
+    ((0, 0, {}), "non-empty mapping"), ((0, 0, {"d": [1]}), "numbers or strings"),
+])
+def test_stream_refuses_bad_input(args, match):
+    with pytest.raises(ValueError, match=match):
+        stream(*args)
