@@ -28,11 +28,11 @@ from dataclasses import dataclass, fields
 import mpmath
 import numpy as np
 
-from .params import check, check_params
+from .params import PARAMS, check, check_params
 
 __all__ = ["HighPrecResult", "solve_hp", "e_icl_hp", "e_idg_hp", "solve_hp_array"]
 
-_PARAMS = ("tau", "alpha", "kappa", "rho", "lam")
+
 _MAX_GUARD_DOUBLINGS = 5
 _MAX_ITER = 400
 
@@ -192,7 +192,7 @@ def _agree(x, y, tol) -> bool:
 
 def _validated_raw(tau, alpha, kappa, rho, lam):
     raw = []
-    for name, v in zip(_PARAMS, (tau, alpha, kappa, rho, lam)):
+    for name, v in zip(PARAMS, (tau, alpha, kappa, rho, lam)):
         try:
             as_float = float(mpmath.mpf(v)) if isinstance(v, (str, mpmath.mpf)) else v
         except (TypeError, ValueError):
@@ -225,13 +225,13 @@ def solve_hp(tau, alpha, kappa, rho, lam=0, *, dps: int = 50) -> HighPrecResult:
         hi_vals, hi_stats = _solve_at(raw, dps + 2 * guard)
         if not (lo_stats["converged"] and hi_stats["converged"]):
             raise ArithmeticError(f"effective-ridge root did not converge in {_MAX_ITER} iterations "
-                                  f"at {dict(zip(_PARAMS, raw))}")
+                                  f"at {dict(zip(PARAMS, raw))}")
         with mpmath.workdps(dps + 2 * guard):
             ok = all(_agree(lo_vals[k], hi_vals[k], tol) for k in _VALUES)
         if ok:
             return HighPrecResult(**hi_vals, **hi_stats, dps=dps, working_dps=dps + 2 * guard)
         guard *= 2
-    raise ArithmeticError(f"could not verify {dps} digits at {dict(zip(_PARAMS, raw))} "
+    raise ArithmeticError(f"could not verify {dps} digits at {dict(zip(PARAMS, raw))} "
                           f"with up to {2 * guard} guard digits")
 
 

@@ -28,6 +28,7 @@ import numpy as np
 from asymptotics.params import check
 from asymptotics.spectrum import ISOTROPIC, TaskSpectrum
 from simulate.sampler import sample_contexts_tokens
+from simulate.stats import mean_sem
 
 
 def _check_inputs(Gamma, tasks, l, rho):
@@ -102,6 +103,5 @@ def monte_carlo_errors(Gamma, tasks, l: int, rho: float, n_test: int, rng: np.ra
             c = sample_contexts_tokens(W, l, rho, rng, chunk=chunk)
             pred = np.einsum("ij,ij->i", c.x_query @ Gamma, c.h)
             sq[s:s + m] = (c.y_query - pred) ** 2
-        out[name] = float(sq.mean())
-        out[name + "_sem"] = float(sq.std(ddof=1) / np.sqrt(len(sq)))
+        out[name], out[name + "_sem"] = mean_sem(sq)
     return out
