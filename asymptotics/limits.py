@@ -3,6 +3,22 @@
 Each function is either a thin evaluation of the general formulas at a limiting parameter value that
 ``asymptotics.theory`` supports exactly (``tau = inf``, ``kappa = inf``), or a closed form that the
 tests check against the general formulas evaluated close to the limit.
+
+Domains. Every function accepts the model's parameter ranges (``asymptotics.params.RANGES``:
+``0 < tau <= inf``, ``0 < alpha < inf``, ``0 < kappa <= inf``, ``0 <= rho < inf``, ``0 <= lam < inf``)
+and raises ``ValueError`` naming the parameter and its range otherwise (NaN never accepted). None of
+them returns NaN:
+
+- :func:`optimal_attention_error` and :func:`e_alpha_inf_tau_inf` are closed forms evaluated without
+  overflow, so they are finite on the whole parameter range.
+- :func:`e_tau_inf`, :func:`e_kappa_inf` and :func:`interpolation_peak` evaluate the float64 kernels
+  of :mod:`asymptotics.theory`, whose intermediates (squares of ``q = (1+rho)/alpha``, ``lam``,
+  ``1/tau``) overflow far out. Measured: :func:`e_tau_inf` is finite for every kappa when
+  ``1e-150 <= q <= 1e150`` and ``rho, lam <= 1e150``; the others need ``tau >= 1e-150`` as well,
+  and some combinations of extreme values inside these bounds fail too (e.g. ``tau = 1e300`` with
+  ``lam = 1e10``, where the effective-ridge fixed point does not converge). Beyond the bounds
+  ``ValueError`` names the parameter that left them; a failed fixed point inside them raises
+  ``asymptotics.ConvergenceError``.
 """
 from __future__ import annotations
 
@@ -11,47 +27,120 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from asymptotics.params import check
-from asymptotics.theory import solve
+from asymptotics.params import PARAMS, RANGES, check, check_scalar
+from asymptotics.theory import ConvergenceError, solve
+
+# Bounds outside which the float64 kernels overflow (measured; see the module docstring).
+_FLOAT64_DOMAIN = "1e-150 <= q = (1+rho)/alpha <= 1e150, rho <= 1e150, lam <= 1e150, tau >= 1e-150"
+_BIG = 1e150
 
 
 def _scalar_or_array(a):
     return float(a) if np.ndim(a) == 0 else a
 
 
-def e_tau_inf(alpha, kappa, rho, lam=0.0):
-    """``tau -> inf`` (infinite pretraining data): returns ``(e_icl, e_idg)``.
+def _broadcast(**named):
+    """Check each named parameter against its range and broadcast them; errors name the parameters."""
+    arrays = {name: check(name, value) for name, value in named.items()}
+    try:
+        return tuple(np.broadcast_arrays(*arrays.values()))
+    except ValueError as exc:
+        shapes = ", ".join(f"{n}{a.shape}" for n, a in arrays.items())
+        raise ValueError(f"parameters cannot be broadcast together: {shapes}") from exc
 
-    Ridgeless, ``e_IDG -> sigma2 = rho + q - q^2 m(q)``.
+
+def _outside_float64_domain(tau, alpha, rho, lam) -> list[str]:
+    """The parameters of one point that lie outside ``_FLOAT64_DOMAIN`` (with the bound they break)."""
+    q = (1.0 + rho) / alpha if alpha > 0 else np.inf
+    out = []
+    if not 1.0 / _BIG <= q <= _BIG:
+        out.append(f"alpha (through q = (1+rho)/alpha = {q:.3g}; needs 1e-150 <= q <= 1e150)")
+    if rho > _BIG:
+        out.append(f"rho (= {rho:.3g}; needs rho <= 1e150)")
+    if lam > _BIG:
+        out.append(f"lam (= {lam:.3g}; needs lam <= 1e150)")
+    if tau < 1.0 / _BIG:
+        out.append(f"tau (= {tau:.3g}; needs tau >= 1e-150)")
+    return out
+
+
+def _solve(tau, alpha, kappa, rho, lam):
+    """``solve`` with float64 overflow left silent: :func:`_finite_result` turns its NaN into a
+    ``ValueError`` that names the parameter, instead of a warning followed by NaN."""
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        return solve(tau, alpha, kappa, rho, lam)
+
+
+def _finite_result(who: str, r, fields=("e_icl", "e_idg")):
+    """Refuse to pass on a NaN (or an overflowed inf) from ``solve``.
+
+    At the first bad point: ``ValueError`` naming the parameter outside ``_FLOAT64_DOMAIN`` when one
+    is (the kernels overflowed, which also spoils the fixed point's residual); otherwise
+    ``ConvergenceError`` if the fixed point failed, else ``ValueError``. The ridgeless peak
+    ``lam = 0, tau = 1`` is ``inf`` on purpose and passes.
     """
-    r = solve(np.inf, alpha, kappa, rho, lam)
+    peak = (r.lam == 0) & (r.tau == 1)
+    bad = ~np.asarray(r.converged, dtype=bool)
+    for f in fields:
+        bad = bad | (~np.isfinite(getattr(r, f)) & ~peak)
+    if not np.any(bad):
+        return
+    i = int(np.flatnonzero(np.ravel(bad))[0])
+    point = {k: float(np.ravel(getattr(r, k))[i]) for k in PARAMS}
+    where = "" if bad.ndim == 0 else f" ({int(np.count_nonzero(bad))} of {bad.size} points)"
+    culprits = _outside_float64_domain(point["tau"], point["alpha"], point["rho"], point["lam"])
+    if not culprits and not bool(np.ravel(r.converged)[i]):
+        raise ConvergenceError(f"{who}: effective-ridge fixed point did not converge at {point}{where}")
+    blame = "; ".join(culprits) if culprits else "non-finite result inside the measured domain"
+    raise ValueError(f"{who}: no float64 value at {point}{where}: {blame} (the float64 kernels "
+                     f"overflow outside {_FLOAT64_DOMAIN})")
+
+
+def e_tau_inf(alpha, kappa, rho, lam=0.0):
+    """``tau -> inf`` (infinite pretraining data): returns ``(e_icl, e_idg)``; broadcasting.
+
+    Ridgeless, ``e_IDG -> sigma2 = rho + q - q^2 m(q)``. Domain: ``0 < alpha < inf``,
+    ``0 < kappa <= inf``, ``rho >= 0``, ``lam >= 0``, within the float64 bounds of the kernels
+    (module docstring); beyond them ``ValueError`` naming the parameter, never NaN.
+    """
+    r = _solve(np.inf, alpha, kappa, rho, lam)
+    _finite_result("e_tau_inf", r)
     return _scalar_or_array(r.e_icl), _scalar_or_array(r.e_idg)
 
 
 def e_kappa_inf(tau, alpha, rho, lam=0.0):
-    """``kappa -> inf`` (infinite task diversity, ``R = I``): returns ``(e_icl, e_idg)``, equal."""
-    r = solve(tau, alpha, np.inf, rho, lam)
+    """``kappa -> inf`` (infinite task diversity, ``R = I``): returns ``(e_icl, e_idg)``, equal.
+
+    Domain: ``0 < tau <= inf``, ``0 < alpha < inf``, ``rho >= 0``, ``lam >= 0``, within the float64
+    bounds of the kernels (module docstring); beyond them ``ValueError`` naming the parameter, and
+    ``ConvergenceError`` where the fixed point fails; never NaN. Ridgeless ``tau = 1`` is the
+    interpolation peak: both errors are ``inf`` there, on purpose.
+    """
+    r = _solve(tau, alpha, np.inf, rho, lam)
+    _finite_result("e_kappa_inf", r)
     return _scalar_or_array(r.e_icl), _scalar_or_array(r.e_idg)
 
 
 def optimal_attention_error(alpha, rho):
-    """``tau, kappa -> inf`` (ridgeless): ``rho + q/(1+q)``, ``q = (1+rho)/alpha``.
+    """``tau, kappa -> inf`` (ridgeless): ``rho + q/(1+q)``, ``q = (1+rho)/alpha``; broadcasting.
 
     The best error linear attention reaches; it is above the Bayes error ``baselines.ridge_error``.
+    Domain: every ``0 < alpha < inf``, ``0 <= rho < inf``; ``q/(1+q)`` is formed as
+    ``1/(1 + alpha/(1+rho))``, which neither overflows nor loses accuracy (``-> 1`` as ``alpha -> 0``).
     """
-    alpha, rho = np.broadcast_arrays(check("alpha", alpha), check("rho", rho))
-    q = (1.0 + rho) / alpha
-    return _scalar_or_array(rho + q / (1.0 + q))
+    alpha, rho = _broadcast(alpha=alpha, rho=rho)
+    return _scalar_or_array(rho + 1.0 / (1.0 + alpha / (1.0 + rho)))
 
 
 def e_alpha_inf_tau_inf(kappa, rho):
-    """Ridgeless ``tau -> inf`` then ``alpha -> inf``: returns ``(e_icl, e_idg)``.
+    """Ridgeless ``tau -> inf`` then ``alpha -> inf``: returns ``(e_icl, e_idg)``; broadcasting.
 
     ``e_IDG -> rho`` for every kappa; ``e_ICL -> 1 + rho - kappa`` for ``kappa < 1`` (rank-deficient
     task covariance: memorisation) and ``-> rho`` for ``kappa >= 1`` (in-context learning); the
-    non-analytic point at ``kappa = 1`` is the memorisation-to-ICL transition.
+    non-analytic point at ``kappa = 1`` (continuous, with a kink) is the memorisation-to-ICL
+    transition. Domain: every ``0 < kappa <= inf`` (``inf`` gives ``rho``) and ``0 <= rho < inf``.
     """
-    kappa, rho = np.broadcast_arrays(check("kappa", kappa), check("rho", rho))
+    kappa, rho = _broadcast(kappa=kappa, rho=rho)
     icl = np.where(kappa < 1, 1.0 + rho - np.minimum(kappa, 1.0), rho)
     return _scalar_or_array(icl), _scalar_or_array(rho.copy())
 
@@ -69,35 +158,64 @@ class Peak:
     interior: bool
 
 
+def _peak_scalar(name: str, value) -> float:
+    """One model parameter of :func:`interpolation_peak`: a scalar within its range."""
+    if np.ndim(value) != 0:
+        raise ValueError(f"{name} must be a scalar with {RANGES[name][3]} for interpolation_peak; "
+                         f"got an array of shape {np.shape(value)}")
+    return check_scalar(name, value)
+
+
+def _tau_range(tau_range) -> tuple[float, float]:
+    allowed = "two numbers (lo, hi) with 0 < lo < 1 < hi < inf"
+    try:
+        arr = np.asarray(tau_range, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"tau_range must be {allowed}; got {tau_range!r}") from exc
+    if arr.shape != (2,) or not 0 < arr[0] < 1 < arr[1] < np.inf:  # NaN fails every comparison
+        raise ValueError(f"tau_range must be {allowed}; got {tau_range!r}")
+    return float(arr[0]), float(arr[1])
+
+
 def interpolation_peak(alpha, kappa, rho, lam=0.0, which="icl", *, tau_range=(1e-3, 1e3)):
     """The ``tau`` maximising ``e_icl`` or ``e_idg`` (the double-descent peak); scalar parameters.
 
     Ridgeless: ``tau = 1`` exactly with value ``inf`` (THEORY.md §4; at finite ``d`` the peak sits at
-    ``n = d(d+1)``, i.e. ``tau = 1 + 1/d``). ``lam > 0``: a dense log-grid scan followed by bounded
-    Brent refinement in ``log tau`` of the highest interior local maximum in ``tau_range``; with no
-    interior local maximum (strong ridge) ``Peak(None, None, False)``.
+    ``n = d(d+1)``, i.e. ``tau = 1 + 1/d``). ``lam > 0``: a dense log-grid scan (2001 points) followed
+    by bounded Brent refinement in ``log tau`` of the highest interior local maximum in ``tau_range``;
+    with no interior local maximum (strong ridge) ``Peak(None, None, False)``.
+
+    Domain: scalar ``0 < alpha < inf``, ``0 < kappa <= inf``, ``rho >= 0``, ``lam >= 0``; ``which`` is
+    ``'icl'`` or ``'idg'``; ``tau_range = (lo, hi)`` with ``0 < lo < 1 < hi < inf``. Anything else
+    raises ``ValueError`` naming the argument and its range. A verdict is only drawn from a scan on
+    which the float64 kernels are finite and converged: where they overflow (module docstring)
+    ``ValueError`` names the parameter, where the fixed point fails ``ConvergenceError``, rather
+    than a NaN scan being read as "no peak".
     """
-    if which not in ("icl", "idg"):
+    if not isinstance(which, str) or which not in ("icl", "idg"):
         raise ValueError(f"which must be 'icl' or 'idg'; got {which!r}")
-    for name, v in (("alpha", alpha), ("kappa", kappa), ("rho", rho), ("lam", lam)):
-        if np.ndim(v) != 0:
-            raise ValueError(f"{name} must be a scalar for interpolation_peak")
-    lo, hi = tau_range
-    if not 0 < lo < 1 < hi < np.inf:
-        raise ValueError(f"tau_range must satisfy 0 < lo < 1 < hi < inf; got {tau_range!r}")
-    solve(1.0, alpha, kappa, rho, lam)  # validates the parameters
+    alpha, kappa, rho, lam = (_peak_scalar(n, v) for n, v in
+                              (("alpha", alpha), ("kappa", kappa), ("rho", rho), ("lam", lam)))
+    lo, hi = _tau_range(tau_range)
     if lam == 0:
         return Peak(tau=1.0, value=float("inf"), interior=True)
     field = "e_" + which
     grid = np.geomspace(lo, hi, 2001)
-    values = getattr(solve(grid, alpha, kappa, rho, lam), field)
+    scan = _solve(grid, alpha, kappa, rho, lam)
+    _finite_result("interpolation_peak", scan, fields=(field,))
+    values = getattr(scan, field)
     # Interior local maxima of the scan; the error tends to 1 + rho as tau -> 0, so a peak can sit
     # below the boundary value and the global argmax would miss it.
     local = np.flatnonzero((values[1:-1] > values[:-2]) & (values[1:-1] >= values[2:])) + 1
     if local.size == 0:
         return Peak(tau=None, value=None, interior=False)
     i = int(local[np.argmax(values[local])])
-    res = minimize_scalar(lambda lt: -float(getattr(solve(np.exp(lt), alpha, kappa, rho, lam), field)),
-                          bounds=(np.log(grid[i - 1]), np.log(grid[i + 1])), method="bounded",
-                          options={"xatol": 1e-12})
+
+    def minus_error(log_tau):
+        r = _solve(np.exp(log_tau), alpha, kappa, rho, lam)
+        _finite_result("interpolation_peak", r, fields=(field,))
+        return -float(getattr(r, field))
+
+    res = minimize_scalar(minus_error, bounds=(np.log(grid[i - 1]), np.log(grid[i + 1])),
+                          method="bounded", options={"xatol": 1e-12})
     return Peak(tau=float(np.exp(res.x)), value=float(-res.fun), interior=True)

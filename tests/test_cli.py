@@ -1,4 +1,6 @@
 """Command line: parsing, numbers against the library, exit codes, atomic output, figures."""
+import csv
+import io
 import json
 import os
 import subprocess
@@ -185,6 +187,53 @@ def test_curve_and_phase_write_png(capsys, tmp_path):
     assert rc == 0, err
     assert _is_png(fig)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["curve.png", "phase.png"]  # no temps
+
+
+def test_curve_simulate_plots_the_simulated_points(capsys, tmp_path, monkeypatch):
+    """``curve --simulate`` writes the figure, and the points it draws are simulation means: the
+    columns handed to the plot equal :func:`simulate.run` called here at the same points."""
+    import simulate
+    from icl_asymptotics import plot
+
+    handed = []
+    original = plot.learning_curves
+
+    def spy(*args, **kwargs):
+        handed.append(kwargs.get("sim"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(plot, "learning_curves", spy)
+    fig = tmp_path / "sim.png"
+    rc, out, err = run(["curve", "--tau", "log:0.3:5:20", "--simulate", "--sim-x", "0.5,2", "--d", "8",
+                        "--seeds", "2", "--no-progress", "-o", str(fig)], capsys)
+    assert rc == 0, err
+    assert _is_png(fig)
+    assert len(handed) == 1 and handed[0] is not None  # simulation columns reached the plot
+    sim = handed[0]
+    assert list(sim["tau"]) == [0.5, 2.0] and list(sim["d"]) == [8, 8]
+    for i, tau in enumerate(sim["tau"]):
+        # CLI defaults alpha = 2, kappa = 1, rho = 0.1, lam = 0, seed = 0
+        direct = simulate.run(d=8, tau=float(tau), alpha=2.0, kappa=1.0, rho=0.1, n_seeds=2, seed=0)
+        # the same replicates (same streams); only the order of summation may differ
+        assert sim["icl_mean"][i] == pytest.approx(direct.mean().icl, rel=1e-14)
+        assert sim["idg_mean"][i] == pytest.approx(direct.mean().idg, rel=1e-14)
+        assert sim["icl_sem"][i] == pytest.approx(direct.sem().icl, rel=1e-12)  # sqrt of a sum; rounding
+
+
+def test_simulate_csv_matches_direct_runs(capsys):
+    import simulate
+
+    rc, out, err = run(["simulate", "--tau", "0.5,2", "--d", "8", "--seeds", "2", "--format", "csv",
+                        "--no-progress"], capsys)
+    assert rc == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    assert [float(r["tau"]) for r in rows] == [0.5, 2.0]
+    for r in rows:
+        direct = simulate.run(d=8, tau=float(r["tau"]), alpha=2.0, kappa=1.0, rho=0.1, n_seeds=2, seed=0)
+        # csv carries repr(float) (exact round trip); only the order of summation may differ
+        assert float(r["icl_mean"]) == pytest.approx(direct.mean().icl, rel=1e-14)
+        assert float(r["idg_mean"]) == pytest.approx(direct.mean().idg, rel=1e-14)
+        assert (int(r["d"]), int(r["n_seeds"]), int(r["n_ok"])) == (8, 2, 2)
 
 
 def test_failed_write_leaves_nothing(capsys, tmp_path, monkeypatch):

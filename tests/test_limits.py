@@ -1,14 +1,21 @@
-"""Limits and landmarks against the general formulas evaluated near the limit."""
+"""Limits and landmarks against independent evaluations: the mpmath path (``asymptotics.highprec``),
+root finding on the defining equation, and the general float64 formulas evaluated near the limit.
+Also: the limits never return NaN (they raise, naming the parameter), and the peak search refuses
+bad arguments and NaN scans."""
+import math
+
 import numpy as np
 import pytest
+from scipy.optimize import brentq
 
 import asymptotics as A
+from asymptotics.highprec import solve_hp
+
+EPS = np.finfo(float).eps
 
 
 @pytest.mark.parametrize("alpha,rho", [(0.5, 0.0), (1.0, 0.2), (4.0, 1.5)])
 def test_optimal_attention_error_is_tau_kappa_inf(alpha, rho):
-    q = (1 + rho) / alpha
-    assert A.optimal_attention_error(alpha, rho) == pytest.approx(rho + q / (1 + q), rel=1e-15)
     icl, idg = A.e_tau_inf(alpha, np.inf, rho)
     # Same limit reached through the general formulas at tau = kappa = inf: rounding only.
     assert icl == pytest.approx(A.optimal_attention_error(alpha, rho), rel=1e-13)
@@ -17,30 +24,85 @@ def test_optimal_attention_error_is_tau_kappa_inf(alpha, rho):
     assert A.e_icl(1e6, alpha, 1e6, rho) == pytest.approx(icl, rel=1e-4)
 
 
+ALPHAS_WIDE = [1e-310, 1e-300, 1e-8, 0.5, 4.0, 1e8, 1e300]  # 1e-310: q overflowed before
+RHOS_WIDE = [0.0, 0.2, 1e10]
+
+
+@pytest.mark.parametrize("alpha", ALPHAS_WIDE)
+def test_optimal_attention_error_matches_mpmath_over_the_whole_range(alpha):
+    # The old rho + q/(1+q) gave NaN (inf/inf) once q = (1+rho)/alpha overflowed (alpha < ~1e-308).
+    for rho in RHOS_WIDE:
+        if alpha == 1e300 and rho == 0.0:
+            continue  # the value is ~1e-300, formed by cancellation in the mpmath formulas: skipped
+        got = A.optimal_attention_error(alpha, rho)
+        want = float(solve_hp(np.inf, alpha, np.inf, rho, dps=20).e_icl)  # general formulas, 20 digits
+        # Four float64 operations, each rounding once (measured <= 0.6 ulp): 8 eps.
+        assert got == pytest.approx(want, rel=8 * EPS), (alpha, rho)
+
+
 def test_optimal_attention_is_above_bayes():
     alpha, rho = np.meshgrid(np.geomspace(0.05, 50, 30), [0.0, 0.01, 0.5, 4.0])
     assert np.all(A.optimal_attention_error(alpha, rho) > A.ridge_error(alpha, rho))
 
 
-@pytest.mark.parametrize("kappa", [0.2, 0.6, 1.5, 3.0])
-def test_alpha_then_tau_to_infinity(kappa):
+@pytest.mark.parametrize("kappa", [1e-3, 0.2, 0.6, 0.99, 1.01, 1.5, 3.0, 1e3, np.inf])
+def test_alpha_then_tau_to_infinity_matches_mpmath(kappa):
     rho = 0.3
     icl_lim, idg_lim = A.e_alpha_inf_tau_inf(kappa, rho)
-    assert idg_lim == rho
-    assert icl_lim == pytest.approx(1 + rho - kappa if kappa < 1 else rho, rel=1e-15)
-    # General formulas at tau = inf, alpha = 1e6: corrections O(q) = O(1/alpha) (O(sqrt q) would
-    # only appear at kappa = 1, excluded here).
-    icl, idg = A.e_tau_inf(1e6, kappa, rho)
-    assert icl == pytest.approx(icl_lim, abs=1e-4)
-    assert idg == pytest.approx(idg_lim, abs=1e-4)
+    for alpha in (1e8, 1e10):
+        q = (1 + rho) / alpha
+        r = solve_hp(np.inf, alpha, kappa, rho, dps=30)  # the general formulas at tau = inf, 30 digits
+        # Corrections O(q) away from kappa = 1, coefficient measured <= 1.0 for kappa in
+        # [1e-3, inf] (e.g. 1.0 q at kappa = 0.99 and 1.01): bound 2 q. The other candidate limit
+        # (rho for kappa < 1, 1 + rho - kappa above) would be off by |1 - kappa| >= 0.01.
+        assert abs(float(r.e_icl) - icl_lim) <= 2 * q, (alpha, float(r.e_icl), icl_lim)
+        assert abs(float(r.e_idg) - idg_lim) <= 2 * q, (alpha, float(r.e_idg), idg_lim)
 
 
-def test_ridgeless_tau_inf_idg_is_sigma2():
-    r = A.solve(np.inf, [0.5, 3.0], [0.3, 2.0], 0.4)
-    np.testing.assert_allclose(r.e_idg, r.sigma2, rtol=1e-15)  # B5 = 0 exactly at nu = 0; rounding
+def test_alpha_then_tau_at_the_transition():
+    # kappa = 1: the limit is continuous (1 + rho - kappa = rho) but approached like sqrt(q), not q
+    # (measured 0.5 sqrt(q) at q = 1.3e-8 .. 1.3e-12): bound sqrt(q), and a 100x larger alpha must
+    # shrink the gap by ~10 (sqrt), not ~100 (linear): between 5 and 20.
+    rho = 0.3
+    icl_lim, _ = A.e_alpha_inf_tau_inf(1.0, rho)
+    gaps = []
+    for alpha in (1e8, 1e10):
+        q = (1 + rho) / alpha
+        gap = float(solve_hp(np.inf, alpha, 1.0, rho, dps=30).e_icl) - icl_lim
+        assert 0 < gap <= math.sqrt(q)
+        gaps.append(gap)
+    assert 5 < gaps[0] / gaps[1] < 20
+
+
+def test_alpha_then_tau_never_nan():
+    kappa = np.array([1e-300, 0.5, 1.0, 2.0, 1e300, np.inf])
+    for rho in (0.0, 0.3, 1e300):
+        icl, idg = A.e_alpha_inf_tau_inf(kappa, rho)
+        assert np.all(np.isfinite(icl)) and np.all(idg == rho)
+        assert icl[-1] == rho  # kappa = inf: infinite task diversity learns in context
+
+
+def _sigma2_by_root_finding(alpha, kappa, rho):
+    """rho + q - q^2 m(q) with m the root of the defining quadratic (z/kappa) m^2 + a m - 1 = 0 in
+    (0, 1/z] (brentq; m = (1/d) tr (R + z)^{-1} <= 1/z), and the amplification q^2 m / sigma2."""
+    q = (1 + rho) / alpha
+    m = brentq(lambda x: (q / kappa) * x * x + (q + 1 - 1 / kappa) * x - 1, 0.0, 1.0 / q,
+               xtol=1e-300, rtol=4 * EPS, maxiter=500)
+    sigma2 = rho + q - q * q * m
+    return sigma2, q * q * m / sigma2
+
+
+@pytest.mark.parametrize("alpha,kappa", [(0.5, 0.3), (3.0, 2.0), (0.05, 0.01), (20.0, 50.0), (1.0, 1.0)])
+def test_ridgeless_tau_inf_idg_is_sigma2(alpha, kappa):
+    rho = 0.4
+    want, amp = _sigma2_by_root_finding(alpha, kappa, rho)
+    _, idg = A.e_tau_inf(alpha, kappa, rho)
+    # The root carries 4 eps, amplified by q^2 m / sigma2 in the subtraction (<= 45 here); the
+    # kernel's positive sum adds a few ulp: 8 eps (1 + amp).
+    assert idg == pytest.approx(want, rel=8 * EPS * (1 + amp))
     tau = 1e8
-    # tau sigma2/(tau - 1) -> sigma2 with relative correction 1/tau.
-    np.testing.assert_allclose(A.e_idg(tau, [0.5, 3.0], [0.3, 2.0], 0.4), r.sigma2, rtol=2e-8)
+    # tau sigma2/(tau - 1) -> sigma2 with relative correction 1/tau = 1e-8.
+    assert A.e_idg(tau, alpha, kappa, rho) == pytest.approx(want, rel=2e-8)
 
 
 def test_kappa_inf_limit_is_approached():
@@ -48,6 +110,47 @@ def test_kappa_inf_limit_is_approached():
     assert icl == pytest.approx(idg, rel=1e-13)  # rounding only
     # R -> I with spectral spread O(1/sqrt(kappa)) entering at second order: O(1/kappa).
     assert A.e_icl(2.0, 1.0, 1e7, 0.2, 0.01) == pytest.approx(icl, rel=1e-6)
+    # The mpmath path at kappa = inf: float64 rounding x conditioning (~1/|tau - 1| = 1) only.
+    hp = solve_hp(2.0, 1.0, np.inf, 0.2, 0.01, dps=20)
+    assert (icl, idg) == pytest.approx((float(hp.e_icl), float(hp.e_idg)), rel=1e-13)
+
+
+def test_kappa_inf_ridgeless_peak_is_inf_by_design():
+    assert A.e_kappa_inf(1.0, 2.0, 0.1) == (np.inf, np.inf)  # documented, not a failure
+
+
+# (function, arguments, parameter to blame, value of the limit there). The values are limits the
+# parameter approaches: q -> inf (alpha -> 0, rho -> inf), lam -> inf and tau -> 0 leave the
+# null predictor, error E y^2 = 1 + rho; q -> 0 at tau = inf, kappa = 1 leaves rho (the
+# alpha -> inf limit). Corrections are O(1/q), O(1/lam), O(tau) <= 1e-150.
+FLOAT64_EDGES = [
+    (A.e_tau_inf, (1e-300, 1.0, 0.1), "alpha", (1.1, 1.1)),
+    (A.e_tau_inf, (1e300, 1.0, 0.1), "alpha", (0.1, 0.1)),
+    (A.e_tau_inf, (2.0, 1.0, 0.1, 1e300), "lam", (1.1, 1.1)),
+    (A.e_tau_inf, (2.0, 1.0, 1e300), "rho", (1e300, 1e300)),
+    (A.e_kappa_inf, (1e-300, 2.0, 0.1), "tau", (1.1, 1.1)),
+    (A.e_kappa_inf, (2.0, 1e-300, 0.1), "alpha", (1.1, 1.1)),
+    (A.e_kappa_inf, (0.5, 1.0, 0.1, 1e300), "lam", (1.1, 1.1)),
+]
+
+
+@pytest.mark.parametrize("func,args,name,limit", FLOAT64_EDGES)
+def test_limits_raise_instead_of_returning_nan(func, args, name, limit):
+    # Before: (nan, 1.1), (nan, nan), ... silently. Now either a ValueError naming the parameter
+    # and its float64 bound, or (should the kernels learn these extremes) the right value.
+    try:
+        got = func(*args)
+    except ValueError as exc:
+        assert name in str(exc) and "1e150" in str(exc) and "float64" in str(exc), str(exc)
+    else:
+        # Corrections <= 1e-150 relative; the null-predictor sum 1 + rho rounds once.
+        assert got == pytest.approx(limit, rel=4 * EPS), got
+
+
+def test_limits_in_arrays_name_the_first_bad_point():
+    with pytest.raises(ValueError, match=r"alpha.*1 of 3 points") as info:
+        A.e_tau_inf([1.0, 1e-300, 2.0], 1.0, 0.1)
+    assert "'alpha': 1e-300" in str(info.value)
 
 
 def test_peak_ridgeless_and_ridge():
@@ -79,8 +182,46 @@ def test_peak_below_the_small_tau_value_is_still_found():
             assert A.e_icl(t, 1.0, 2.0, 0.1, lam) < p.value
 
 
-def test_peak_rejects_bad_arguments():
-    with pytest.raises(ValueError, match="which"):
-        A.interpolation_peak(1.0, 1.0, 0.1, which="gap")
-    with pytest.raises(ValueError, match="kappa"):
-        A.interpolation_peak(1.0, -1.0, 0.1)
+@pytest.mark.parametrize("kwargs,needle", [
+    ({"which": "gap"}, "which must be 'icl' or 'idg'"),
+    ({"which": ["icl"]}, "which must be 'icl' or 'idg'"),
+    ({"kappa": -1.0}, "kappa must satisfy 0 < kappa <= inf"),
+    ({"alpha": np.nan}, "alpha must satisfy 0 < alpha < inf"),
+    ({"lam": np.nan}, "lam must satisfy 0 <= lam < inf"),
+    ({"lam": [0.01, 0.1]}, "lam must be a scalar with 0 <= lam < inf"),
+    ({"rho": np.array([0.1])}, "rho must be a scalar with 0 <= rho < inf"),
+    ({"tau_range": (np.nan, 10.0)}, "tau_range must be two numbers (lo, hi) with 0 < lo < 1 < hi < inf"),
+    ({"tau_range": (0.1, np.nan)}, "tau_range must be two numbers"),
+    ({"tau_range": (0.1, 2.0, 3.0)}, "tau_range must be two numbers"),
+    ({"tau_range": "ab"}, "tau_range must be two numbers"),
+    ({"tau_range": (2.0, 10.0)}, "tau_range must be two numbers"),
+    ({"tau_range": (0.1, np.inf)}, "tau_range must be two numbers"),
+])
+def test_peak_rejects_bad_arguments(kwargs, needle):
+    # Before: a bare unpacking error for a 3-tuple, a TypeError for a string, no range in the
+    # message for arrays.
+    args = dict(alpha=1.0, kappa=1.0, rho=0.1, lam=0.01)
+    with pytest.raises(ValueError) as info:
+        A.interpolation_peak(**{**args, **kwargs})
+    assert needle in str(info.value)
+
+
+@pytest.mark.parametrize("alpha,rho,lam,name", [(1e-300, 0.1, 0.01, "alpha"), (2.0, 1e300, 0.01, "rho"),
+                                                (2.0, 0.1, 1e300, "lam")])
+def test_peak_never_reads_a_nan_scan_as_no_peak(alpha, rho, lam, name):
+    # Before: every scanned value was NaN, no local maximum was found and Peak(None, None, False)
+    # ("monotone, no peak") came back. A verdict may only come from a scan of finite values.
+    try:
+        p = A.interpolation_peak(alpha, 1.0, rho, lam)
+    except ValueError as exc:
+        assert name in str(exc) and "float64" in str(exc), str(exc)
+    else:
+        with np.errstate(all="ignore"):
+            scan = A.solve(np.geomspace(1e-3, 1e3, 2001), alpha, 1.0, rho, lam).e_icl
+        assert np.all(np.isfinite(scan)), p
+
+
+def test_peak_scan_reaching_below_the_float64_domain_raises():
+    # tau_range down to 1e-300: the kernels overflow for tau < ~1e-150 (half the scan).
+    with pytest.raises(ValueError, match=r"tau .*needs tau >= 1e-150"):
+        A.interpolation_peak(2.0, 1.0, 0.1, 0.01, tau_range=(1e-300, 10.0))

@@ -53,6 +53,28 @@ def test_other_entry_points_validate():
         A.e_idg_ridgeless_above(0.5, 1.0, 1.0, 0.1)
 
 
+LIMITS = [(A.e_tau_inf, ("alpha", "kappa", "rho", "lam")), (A.e_kappa_inf, ("tau", "alpha", "rho", "lam")),
+          (A.optimal_attention_error, ("alpha", "rho")), (A.e_alpha_inf_tau_inf, ("kappa", "rho")),
+          (A.interpolation_peak, ("alpha", "kappa", "rho", "lam"))]
+LIMIT_CASES = [(f, names, name, v) for f, names in LIMITS for name in names for v in BAD[name]]
+
+
+@pytest.mark.parametrize("func,names,name,value", LIMIT_CASES,
+                         ids=[f"{f.__name__}-{n}={v}" for f, _, n, v in LIMIT_CASES])
+def test_limits_refuse_bad_values_naming_the_range(func, names, name, value):
+    args = {n: GOOD[n] for n in names}
+    with pytest.raises(ValueError, match=rf"^{name} must satisfy .*{name}"):
+        func(**{**args, name: value})
+
+
+def test_limits_name_unbroadcastable_parameters():
+    # Before: numpy's bare "shape mismatch" without the parameter names.
+    with pytest.raises(ValueError, match=r"cannot be broadcast together: alpha\(2,\), rho\(3,\)"):
+        A.optimal_attention_error([1.0, 2.0], [0.1, 0.2, 0.3])
+    with pytest.raises(ValueError, match=r"cannot be broadcast together: kappa\(2,\), rho\(3,\)"):
+        A.e_alpha_inf_tau_inf([1.0, 2.0], [0.1, 0.2, 0.3])
+
+
 @pytest.mark.parametrize("kw, name", [({"rtol": -1.0}, "rtol"), ({"rtol": float("nan")}, "rtol"),
                                       ({"rtol": 1.0}, "rtol"), ({"maxiter": 0}, "maxiter"),
                                       ({"maxiter": 2.5}, "maxiter")])
