@@ -1,4 +1,9 @@
-"""Atomic file output for the CLI and the figure builders (the only module that writes files)."""
+"""Atomic file output: the one way the package writes a file.
+
+Every writer goes through :func:`atomic_path`: the sweep cache and ``SweepResult.to_csv`` here, the
+CLI's tables and the figures and manifest of :mod:`icl_asymptotics`. Nothing in :mod:`asymptotics`
+writes files.
+"""
 from __future__ import annotations
 
 import contextlib

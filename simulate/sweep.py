@@ -258,17 +258,18 @@ class SweepResult:
 
     def to_csv(self, path) -> Path:
         """Write the records to ``path`` (stdlib ``csv``; None -> empty cell; floats in round-trip
-        ``repr``) and the metadata to the JSON sidecar ``<path>.meta.json``; returns the sidecar path."""
+        ``repr``) and the metadata to the JSON sidecar ``<path>.meta.json``, each atomically
+        (:func:`simulate.io.atomic_path`); returns the sidecar path."""
         import csv
         path = Path(path)
         cols = self.columns()
-        with open(path, "w", newline="") as f:
+        with atomic_path(path) as tmp, open(tmp, "w", newline="") as f:
             writer = csv.DictWriter(f, fieldnames=cols)
             writer.writeheader()
             for r in self.records:
                 writer.writerow({c: ("" if r.get(c) is None else r.get(c)) for c in cols})
         meta_path = path.with_name(path.name + ".meta.json")
-        with open(meta_path, "w") as f:
+        with atomic_path(meta_path) as tmp, open(tmp, "w") as f:
             json.dump(self.metadata, f, indent=1, sort_keys=True)
         return meta_path
 
