@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from asymptotics.stieltjes import _m_and_s
+from asymptotics.stieltjes import _SAFE_HIGH, _SAFE_LOW, _m_and_s, _p_theta, _within
 
 
 class Moments(NamedTuple):
@@ -49,12 +49,23 @@ class TaskSpectrum:
         """The spectral averages of :class:`Moments` at ``b`` (unchecked, broadcasting)."""
         raise NotImplementedError
 
+    def error_moments(self, b, q, kappa):
+        """``(m, F2, T1, P2, T2, T3)`` of :class:`Moments`: all the errors need (equal to ``moments``)."""
+        return tuple(self.moments(b, q, kappa)[:6])
+
+    def ridgeless_moments(self, tau, q, kappa):
+        """``(nu, *error_moments(q + nu, q, kappa))`` with ``nu = ridgeless_nu(tau, q, kappa)``: the
+        ridgeless path of the errors in one call, so that a subclass can share work between the two."""
+        nu = self.ridgeless_nu(tau, q, kappa)
+        return (nu, *self.error_moments(q + nu, q, kappa))
+
     def T1(self, z, kappa):
         """``E[l/(l+z)] = 1 - z m(z)`` as a positive sum (gives ``sigma2 = rho + q T1(q)``)."""
         raise NotImplementedError
 
     def ridgeless_nu(self, tau, q, kappa):
-        """Ridgeless effective ridge for ``tau < 1``: the root of ``nu m(q + nu) = 1 - tau``."""
+        """Ridgeless effective ridge: for ``tau < 1`` the root of ``nu m(q + nu) = 1 - tau``; 0 for
+        ``tau >= 1`` (``tau = inf`` included)."""
         raise NotImplementedError
 
     def eigenvalues(self, d: int) -> np.ndarray:
@@ -91,36 +102,110 @@ class Isotropic(TaskSpectrum):
         return m, m * (p + theta * m) / S
 
     def moments(self, b, q, kappa) -> Moments:
-        m, S, p, theta = _m_and_s(b, kappa)
-        pm = p + theta * m  # p (1 + m/kappa)
-        c = p / pm
-        F2 = m * pm / S
-        T1 = m * c
-        P2 = F2 * c * c
-        T2 = T1 * (2.0 * b * p * (p + theta) + (p - theta) ** 2) / (S * (S + p * b))
-        return Moments(m, F2, T1, P2, T2, P2 + q * F2, T2 + 2.0 * q * P2 + q * q * F2,
-                       2.0 * P2 + (q + b) * F2)
+        m, F2, T1, P2, T2, T3 = self.error_moments(b, q, kappa)
+        return Moments(m, F2, T1, P2, T2, T3, T2 + 2.0 * q * P2 + q * q * F2, 2.0 * P2 + (q + b) * F2)
+
+    def error_moments(self, b, q, kappa):
+        b, q, kappa = (np.asarray(a, dtype=np.float64) for a in (b, q, kappa))
+        if b.ndim == q.ndim == kappa.ndim == 0:  # the in-place steps need arrays
+            moments = self._error_moments(b.reshape(1), q.reshape(1), kappa.reshape(1), None)
+            return tuple(x[0] for x in moments)
+        return self._error_moments(b, q, kappa, None)
 
     def T1(self, z, kappa):
         m, _, p, theta = _m_and_s(z, kappa)
         return m * p / (p + theta * m)
 
     def ridgeless_nu(self, tau, q, kappa):
-        """Closed form: the positive root of ``tau nu^2 - B nu - C = 0``,
+        """Closed form ``nu = (1 - tau) x``, ``x`` the positive root of ``(p tau) x^2 - Bp x - q theta = 0``,
+        ``Bp = p q + (p - tau theta)``: the quadratic ``tau nu^2 - B nu - C = 0``,
         ``B = (1-tau)(q+1) - (1-tau) tau/kappa``, ``C = q (1-tau)^2/kappa`` (``m`` eliminated with its
-        quadratic; derived in :mod:`asymptotics.symbolic`). Multiplied by ``p = min(kappa, 1)``
-        (``theta = p/kappa``) so tiny and infinite kappa need no special case; the root is
-        ``(Bp + D)/(2 p tau)`` or ``2 Cp/(D - Bp)`` (no cancellation). Entries with ``tau >= 1`` are
-        meaningless and discarded by the caller."""
+        quadratic; derived in :mod:`asymptotics.symbolic`) multiplied by ``p = min(kappa, 1)``
+        (``theta = p/kappa``), so tiny and infinite kappa need no special case. With
+        ``E = 4 p tau q theta``, ``D = sqrt(Bp^2 + E)``, ``Bp+ = max(Bp, 0)``, ``Bp- = min(Bp, 0)``:
+        ``x = (Bp+ (D + Bp+) + E)/(2 p tau (D - Bp-))``, every term >= 0 for either sign of ``Bp``.
+        ``tau`` is capped at 1 inside, so ``tau >= 1`` gives ``(1 - 1) x = 0`` with no branch. Where a
+        square could over- or underflow (see :mod:`asymptotics.stieltjes`) the roots
+        ``(1-tau)(Bp + D)/(2 p tau)`` and ``2 (1-tau) q theta/(D - Bp)`` are taken per sign with ``hypot``."""
+        tau, q, kappa = (np.asarray(a, dtype=np.float64) for a in (tau, q, kappa))
+        if tau.ndim == q.ndim == kappa.ndim == 0:  # the in-place steps below need arrays
+            return self._ridgeless_nu(tau.reshape(1), q.reshape(1), kappa.reshape(1), None)[0]
+        return self._ridgeless_nu(tau, q, kappa, None)
+
+    def ridgeless_moments(self, tau, q, kappa):
+        if np.ndim(tau) == np.ndim(q) == np.ndim(kappa) == 0:
+            return super().ridgeless_moments(tau, q, kappa)
+        p_theta = _p_theta(kappa)  # shared by the two halves, as are the range checks
+        q_ok, kappa_ok = _within(q, _SAFE_LOW, _SAFE_HIGH), _within(kappa, _SAFE_LOW)
+        nu = self._ridgeless_nu(tau, q, kappa, p_theta, q_ok and kappa_ok and _within(tau, _SAFE_LOW))
+        b = q + nu
+        # b >= q, so with q in range only b <= 2^200 is left to check.
+        b_ok = bool(b.max() <= _SAFE_HIGH) if q_ok else _within(b, _SAFE_LOW, _SAFE_HIGH)
+        return (nu, *self._error_moments(b, q, kappa, p_theta, kappa_ok and b_ok))
+
+    # The two kernels below work in place on fresh temporaries (they run once per chunk of points, or
+    # per Newton step); p_theta = _p_theta(kappa) when the caller has it already.
+
+    def _error_moments(self, b, q, kappa, p_theta, safe=None):
+        m, S, p, theta = _m_and_s(b, kappa, p_theta, safe)
+        pm = theta * m
+        pm += p  # p (1 + m/kappa)
+        c = p / pm
+        F2 = m * pm
+        F2 /= S
+        T1 = m * c
+        P2 = F2 * c
+        P2 *= c
+        # T2 = T1 (2 b p (p + theta) + (p - theta)^2)/(S (S + p b)), reusing pm's buffer
+        T2 = b * p
+        den = T2 + S
+        den *= S
+        T2 *= 2.0
+        T2 *= np.add(p, theta, out=pm)
+        np.subtract(p, theta, out=pm)
+        pm *= pm
+        T2 += pm
+        T2 *= T1
+        T2 /= den
+        T3 = q * F2
+        T3 += P2
+        return m, F2, T1, P2, T2, T3
+
+    def _ridgeless_nu(self, tau, q, kappa, p_theta, safe=None):
+        tau_c = np.minimum(tau, 1.0)
+        t = 1.0 - tau_c
+        p, theta = _p_theta(kappa) if p_theta is None else p_theta
+        Bp = tau_c * theta
+        np.subtract(p, Bp, out=Bp)  # p - tau theta first: exact when kappa ~ tau
+        Bp += p * q
+        if safe is None:
+            safe = _within(q, _SAFE_LOW, _SAFE_HIGH) and _within(kappa, _SAFE_LOW) and _within(tau, _SAFE_LOW)
+        if safe:
+            # t (Bp+ (D + Bp+) + E)/(2 p tau (D - Bp-))
+            den = p * tau_c
+            E = q * theta
+            E *= den
+            E *= 4.0
+            D = Bp * Bp
+            D += E
+            np.sqrt(D, out=D)
+            b_pos = np.maximum(Bp, 0.0)
+            nu = D + b_pos
+            nu *= b_pos
+            nu += E
+            D -= np.minimum(Bp, 0.0, out=Bp)
+            den *= 2.0
+            den *= D
+            nu /= den
+            nu *= t
+            return nu
         with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-            t = 1.0 - tau
-            p = np.minimum(kappa, 1.0)
-            theta = p / kappa
-            Bp = t * (p * q + (p - tau * theta))  # p - tau theta first: exact when kappa ~ tau
+            Bp = t * Bp
             Cp = q * t * t * theta
             D = np.hypot(Bp, 2.0 * t * np.sqrt(p * tau * q * theta))
             pos = Bp >= 0
-            return np.where(pos, Bp + D, 2.0 * Cp) / np.where(pos, 2.0 * p * tau, D - Bp)
+            nu = np.where(pos, Bp + D, 2.0 * Cp) / np.where(pos, 2.0 * p * tau, D - Bp)
+        return np.where(tau < 1, nu, 0.0)
 
     def eigenvalues(self, d: int) -> np.ndarray:
         return np.ones(d)

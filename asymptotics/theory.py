@@ -14,8 +14,11 @@ against the paper's Result 1 in ``asymptotics.ridgeless``, against an independen
     tau nu^2 - B nu - C = 0,  B = (1-tau)(q+1) - (1-tau) tau/kappa,  C = q (1-tau)^2/kappa
 
 (obtained by eliminating ``m`` with its quadratic; THEORY.md §4, derived in ``asymptotics.symbolic``);
-for ``lam > 0`` a vectorised Newton iteration started at the upper bound ``lam + (1+q)/tau`` decreases
-monotonically to the root (convexity), safeguarded by bisection.
+for ``lam > 0`` a vectorised Newton iteration started above the root (at the root for ``R = I``, an
+upper bound by Jensen's inequality) decreases monotonically to it (convexity), safeguarded by bisection.
+
+``e_icl``/``e_idg`` take a lean path that computes only the error asked for and the convergence
+check; ``solve`` computes every intermediate with the same formulas (so the two agree bitwise).
 
 Singular points, handled on purpose:
 - ridgeless ``tau = 1``: the interpolation peak; both errors are ``+inf`` (``tau - T4 = 0``).
@@ -32,10 +35,11 @@ every parameter, including ``tau = 1 -+ 1e-12`` next to the peak (tests/test_hig
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from functools import partial
 
 import numpy as np
 
-from asymptotics.params import PARAMS, check_params
+from asymptotics.params import PARAMS, broadcast_params, check_params, in_range
 from asymptotics.spectrum import ISOTROPIC, TaskSpectrum
 
 
@@ -48,6 +52,8 @@ class ConvergenceError(RuntimeError):
 #: Defaults of the effective-ridge solve (relative step tolerance of Newton, iteration cap).
 RTOL = 4 * np.finfo(float).eps
 MAXITER = 100
+
+_EPS, _TINY = np.finfo(float).eps, np.finfo(float).tiny
 
 
 @dataclass(frozen=True)
@@ -98,74 +104,102 @@ class TheoryResult:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-def _h(nu, m, T1, q, tau):
+def _any_positive(lam) -> bool:
+    """``(lam > 0).any()`` for ``lam >= 0``, one reduction cheaper."""
+    return lam.size > 0 and lam.max() > 0
+
+
+def _h(nu, m, T1, q, tau, tm1):
     """``h(nu) = nu (tau - (1 - nu m))/tau`` with ``1 - nu m = T1 + q m`` (a positive sum).
 
-    For ``tau >= 1/2`` it is formed as ``(tau - 1) + nu m`` (``tau - 1`` exact, a positive sum for
-    ``tau >= 1``); for small ``tau`` as ``tau - (T1 + q m)``, whose terms are both O(tau) at the root,
-    so the root stays well conditioned (the other form cancels terms of size 1 there).
+    For ``tau >= 1/2`` it is formed as ``(tau - 1) + nu m`` (``tm1 = tau - 1`` exact, a positive sum
+    for ``tau >= 1``); for small ``tau`` as ``tau - (T1 + q m)``, whose terms are both O(tau) at the
+    root, so the root stays well conditioned (the other form cancels terms of size 1 there).
     """
-    return nu * np.where(tau >= 0.5, (tau - 1.0) + nu * m, tau - (T1 + q * m)) / tau
+    large = nu * m
+    large += tm1
+    small = q * m
+    small += T1
+    np.subtract(tau, small, out=small)
+    h = np.where(tau >= 0.5, large, small)
+    h *= nu
+    h /= tau
+    return h
 
 
-def _h_and_slope(nu, q, kappa, tau, spectrum):
-    """``h(nu)`` and ``h'(nu) = (tau - T4)/tau = ((tau - 1) + nu G4)/tau`` at ``b = q + nu``."""
-    mo = spectrum.moments(q + nu, q, kappa)
-    return _h(nu, mo.m, mo.T1, q, tau), ((tau - 1.0) + nu * mo.G4) / tau
+def _newton_start(tau, q, lam):
+    """An upper bound on the root of ``h(nu) = lam``, close to it: Newton's starting point.
+
+    ``1 - nu m(q+nu) = E[(l+q)/(l+q+nu)] <= (1+q)/(1+q+nu)`` (Jensen, ``E l = 1``), so ``h`` lies above
+    ``g(nu) = nu (1 - (1+q)/(tau (1+q+nu)))``, whose root (the ``R = I`` case) bounds the root of ``h``:
+    the positive root of ``tau x^2 - B x - C = 0``, ``B = lam tau + (1-tau)(1+q)``, ``C = lam tau (1+q)``,
+    in a form without cancellation for either sign of ``B`` (as in ``Isotropic.ridgeless_nu``), raised
+    by 1e-8 relative to stay above the root after rounding. The cruder bounds ``lam + (1+q)/tau``
+    and, for ``tau > 1``, ``lam/(1 - 1/tau)`` cap it and replace it where the quadratic overflows.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        B = lam * tau + (1.0 - tau) * (1.0 + q)
+        E = 4.0 * tau * (lam * tau * (1.0 + q))
+        D = np.sqrt(B * B + E)
+        b_pos, b_neg = np.maximum(B, 0.0), np.minimum(B, 0.0)
+        root = (b_pos * (D + b_pos) + E) / ((2.0 * tau) * (D - b_neg))
+        crude = lam + (1.0 + q) / tau
+        over = tau > 1
+        if over.any():
+            crude = np.where(over, np.minimum(crude, lam / (1.0 - 1.0 / tau)), crude)
+    start = np.fmin(root * (1.0 + 1e-8), crude)
+    ok = start >= lam  # the root is >= lam; False where overflow left 0 or NaN
+    return start if ok.all() else np.where(ok, start, crude)
 
 
 def _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum):
     """Vectorised solve of ``h(nu) = lam``; returns ``nu`` and the Newton iteration count.
 
-    Convergence is judged afterwards by :func:`_residual`, for closed-form and Newton points alike.
+    Convergence is judged afterwards by :func:`_finish`, for closed-form and Newton points alike.
     """
-    finite_tau = np.isfinite(tau)
-    closed = (lam == 0) & (tau < 1)
-    nu = np.where(closed, spectrum.ridgeless_nu(tau, q, kappa), 0.0)
-    nu = np.where(finite_tau, nu, lam)
-    newton = finite_tau & (lam > 0)
+    if not _any_positive(lam):
+        return spectrum.ridgeless_nu(tau, q, kappa), 0
+    ridge = lam > 0
+    # nu = lam at tau = inf; the other ridge points are overwritten by Newton below.
+    nu = lam.copy() if ridge.all() else np.where(ridge, lam, spectrum.ridgeless_nu(tau, q, kappa))
+    newton = ridge & np.isfinite(tau)
     iterations = 0
-    if np.any(newton):
-        idx = np.flatnonzero(newton)
-        t, qq, kk, ll = tau[idx], q[idx], kappa[idx], lam[idx]
-        hi = ll + (1.0 + qq) / t
-        over = t > 1
-        hi[over] = np.minimum(hi[over], ll[over] / (1.0 - 1.0 / t[over]))
-        lo = np.zeros_like(hi)
-        x = hi.copy()
-        # Working arrays hold only the still-active points (compacted every step).
-        while idx.size and iterations < maxiter:
-            iterations += 1
-            h, slope = _h_and_slope(x, qq, kk, t, spectrum)
-            f = h - ll
-            lo = np.where(f < 0, x, lo)
-            hi = np.where(f > 0, x, hi)
-            with np.errstate(divide="ignore", invalid="ignore"):
-                x_new = x - f / slope
-            bad = ~np.isfinite(x_new) | (x_new < lo) | (x_new > hi)
-            x_new = np.where(bad, 0.5 * (lo + hi), x_new)
-            # From the right a convex h gives f > 0 at every iterate; f <= 0 means the root is
-            # reached to rounding.
-            done = (np.abs(x_new - x) <= rtol * np.abs(x_new)) | (f <= 0)
-            nu[idx[done]] = np.where(f[done] <= 0, x[done], x_new[done])
-            keep = ~done
-            idx, x, lo, hi = idx[keep], x_new[keep], lo[keep], hi[keep]
-            t, qq, kk, ll = t[keep], qq[keep], kk[keep], ll[keep]
-        nu[idx] = x  # not converged within maxiter: flagged by the residual check below
+    if not newton.any():
+        return nu, iterations
+    idx = np.flatnonzero(newton)
+    t, qq, kk, ll = (tau, q, kappa, lam) if idx.size == tau.size else (tau[idx], q[idx], kappa[idx], lam[idx])
+    x = hi = _newton_start(t, qq, ll)
+    # From the right a convex h decreases monotonically to the root: every iterate has f > 0 (f <= 0
+    # means the root is reached to rounding), so the bracket is (0, last x with f > 0]. That needs an
+    # accurate slope tau h' = tau - T4, formed like h: as (tau - 1) + nu G4 for tau >= 1/2 and as
+    # tau - T4 below (T4 = O(tau) there; the first form would cancel terms of size 1).
+    # Working arrays hold only the still-active points (compacted whenever some finish).
+    while idx.size and iterations < maxiter:
+        iterations += 1
+        mo = spectrum.moments(qq + x, qq, kk)
+        large = t >= 0.5
+        f = x * np.where(large, (t - 1.0) + x * mo.m, t - (mo.T1 + qq * mo.m)) / t - ll
+        above = f > 0
+        hi = x if above.all() else np.where(above, x, hi)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            slope = np.where(large, (t - 1.0) + x * mo.G4, t - mo.T4)  # tau h'(x)
+            x_new = x - f * t / slope
+            far = ~(x_new >= 0.5 * x)
+            if far.any():
+                # A long step cancels in x - f/h'; the same iterate as a positive sum
+                # (h = x k, h' = k + x k', k' = T3/tau): x_new = (lam tau + x^2 T3)/(tau h').
+                x_new = np.where(far, (ll * t + x * x * mo.T3) / slope, x_new)
+        bad = ~(x_new > 0) | (x_new > hi) | ~np.isfinite(x_new)
+        if bad.any():
+            x_new = np.where(bad, 0.5 * hi, x_new)
+        done = (np.abs(x_new - x) <= rtol * np.abs(x_new)) | (f <= 0)
+        if done.any():
+            nu[idx[done]] = np.where(f <= 0, x, x_new)[done]
+            keep = np.flatnonzero(~done)
+            idx, x_new, hi, t, qq, kk, ll = (a[keep] for a in (idx, x_new, hi, t, qq, kk, ll))
+        x = x_new
+    nu[idx] = x  # not converged within maxiter: flagged by the residual check below
     return nu, iterations
-
-
-def _residual(nu, m_b, T1, q, tau, lam):
-    """Relative residual of ``h(nu) = lam`` and the convergence verdict, reusing ``m(q + nu)``."""
-    finite_tau = np.isfinite(tau)
-    with np.errstate(invalid="ignore"):
-        h = np.where(finite_tau, _h(nu, m_b, T1, q, tau), nu)
-    scale = np.maximum(np.maximum(lam, nu), np.finfo(float).tiny)
-    residual = np.abs(h - lam) / scale
-    # Newton convergence is judged on the step; this residual check (a few ulps of the terms of h)
-    # catches anything that stalled.
-    converged = residual <= 1e3 * np.finfo(float).eps * (1.0 + 1.0 / np.where(finite_tau, tau, 1.0))
-    return converged, residual
 
 
 def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = RTOL, maxiter: int = MAXITER) -> TheoryResult:
@@ -181,28 +215,149 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = RTOL, maxiter: int =
         raise ValueError(f"rtol must satisfy eps <= rtol < 1 (eps = {np.finfo(float).eps:.3g}); got {rtol!r}")
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
         raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
-    out = _evaluate(params, rtol, maxiter, keep=None, spectrum=ISOTROPIC)
+    out = _evaluate(params, rtol, maxiter, _solve_flat, [f.name for f in fields(TheoryResult)][:-1],
+                    spectrum=ISOTROPIC)
+    del out["unconverged"]
     return TheoryResult(**out)
 
 
-def _evaluate(params, rtol, maxiter, keep, spectrum: TaskSpectrum):
-    """Run ``_solve_flat`` over cache-sized chunks; gather the fields in ``keep`` (None: all)."""
-    shape = params[0].shape
-    flat = [np.ravel(a) for a in params]
-    size = flat[0].size
-    # Cache-sized chunks: the ~100 elementwise passes then run from cache instead of memory.
-    parts = [_solve_flat(*(a[i:i + _CHUNK] for a in flat), rtol, maxiter, spectrum) for i in range(0, size, _CHUNK)]
-    if not parts:
-        parts = [_solve_flat(*flat, rtol, maxiter, spectrum)]
-    iterations = max(p.pop("iterations") for p in parts)
-    keys = parts[0] if keep is None else keep
-    out = {k: (np.concatenate([p[k] for p in parts]) if len(parts) > 1 else parts[0][k]).reshape(shape)
-           for k in keys}
+def _evaluate(params, rtol, maxiter, kernel, keys, spectrum: TaskSpectrum, *, raw=None):
+    """Run ``kernel`` over cache-sized chunks of the flattened parameters; gather the fields ``keys``
+    and, under ``unconverged``, :func:`_first_unconverged` over all points.
+
+    With ``raw`` (the values as given) ``params`` are not yet range-checked: each chunk is, just
+    before it is used (its data then already in cache), and a failure goes to :func:`check_params`,
+    which raises the error for the values as given.
+    """
+    shape, size = params[0].shape, params[0].size
+    step = max(min(size, _CHUNK), 1)
+    # A parameter that is one value broadcast (no stride) is passed as one chunk-long array that
+    # serves every chunk, instead of being copied out to the full size.
+    const = [a.size > 0 and not any(a.strides) for a in params]
+    flat = [np.full(step, a.flat[0]) if c else np.ravel(a) for a, c in zip(params, const)]
+    if raw is not None and not all(in_range(k, a[:1]) for k, a, c in zip(PARAMS, flat, const) if c):
+        check_params(*raw)
+    out, iterations, unconverged = {}, 0, None
+    for i in range(0, max(size, 1), step):
+        n = min(step, size - i)
+        chunk = [a[:n] if c else a[i:i + n] for a, c in zip(flat, const)]
+        if raw is not None and not all(in_range(k, a) for k, a, c in zip(PARAMS, chunk, const) if not c):
+            check_params(*raw)
+        part = kernel(*chunk, rtol, maxiter, spectrum)
+        iterations = max(iterations, part["iterations"])
+        failed = _first_unconverged(part["converged"], part["residual"])
+        if failed:
+            first = unconverged[:2] if unconverged else (i + failed[0], failed[1])
+            unconverged = (*first, failed[2] + (unconverged[2] if unconverged else 0))
+        for k in keys:
+            if k not in out:
+                out[k] = np.empty(size, dtype=part[k].dtype)
+            out[k][i:i + n] = part[k]
+    out = {k: v.reshape(shape) for k, v in out.items()}
     out["iterations"] = iterations
+    out["unconverged"] = unconverged
     return out
 
 
-_CHUNK = 1 << 14
+# Points per chunk: the ~110 elementwise passes of a chunk then run from cache (L2) instead of memory,
+# while numpy's fixed cost per call stays small next to the work.
+_CHUNK = 12288
+
+
+def _finish(tau, rho, lam, ridge, q, nu, b, m_b, F2_b, T1, P2, T2, T3, icl=True, idg=True):
+    """The convergence check of ``h(nu) = lam`` and the errors asked for (``icl``, ``idg``; None
+    otherwise), from the spectral averages at ``b = q + nu``: ``(converged, residual, e_icl,
+    e_idg)``, the errors NaN where not converged. ``ridge``: whether any ``lam > 0``."""
+    all_finite = tau.size == 0 or tau.max() < np.inf  # tau > 0 here, so no NaN
+    finite_tau = None if all_finite else np.isfinite(tau)
+    tm1 = tau - 1.0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        # Relative residual |h(nu) - lam| / max(lam, nu, tiny), reusing m(q + nu). Newton
+        # convergence is judged on the step; this check (a few ulps of the terms of h) catches
+        # anything that stalled, and checks the closed forms.
+        h = _h(nu, m_b, T1, q, tau, tm1)
+        if not all_finite:
+            h = np.where(finite_tau, h, nu)
+        if ridge:
+            h -= lam
+        residual = np.abs(h, out=h)
+        residual /= np.maximum(np.maximum(lam, nu) if ridge else nu, _TINY)
+        tol = 1.0 / (tau if all_finite else np.where(finite_tau, tau, 1.0))
+        tol += 1.0
+        tol *= 1e3 * _EPS
+        converged = residual <= tol
+
+        # Dead buffers are reused from here on: fewer arrays in cache at once.
+        numer = np.multiply(q, T1, out=tol)
+        numer += rho
+        den = nu * b
+        den *= P2
+        numer += den  # sigma2 + B5 = rho + q T1 + nu b P2, a positive sum
+        # tau - T4 = (tau - 1) + nu G4; at the root (tau - 1 = tau lam/nu - nu m, G4 - m = T3) this
+        # is the positive sum nu T3 + tau lam/nu, used whenever nu > 0 (no cancellation for tau < 1);
+        # where nu = 0 (ridgeless, tau >= 1) it is tau - 1.
+        np.multiply(nu, T3, out=den)
+        zero = nu == 0
+        if ridge:
+            den += tau * lam / nu
+            if zero.any():
+                den = np.where(zero, tm1, den)
+        elif T3.size and T3.max() < np.inf:
+            # lam = 0: den = nu T3 is exactly 0 where nu = 0 (T3 >= 0 finite), so adding (tau - 1)
+            # there selects like np.where, whose per-point branch costs more than this sum.
+            den += tm1 * zero
+        else:
+            den = np.where(zero, tm1, den)
+        # tau = inf: e_IDG = sigma2 + B5 and the e_IDG/tau term of e_ICL vanishes; ridgeless tau = 1:
+        # both +inf.
+        peak = tau == 1
+        at_peak = peak.any()
+        if at_peak:
+            peak &= lam == 0
+        e_icl = e_idg = None
+        if idg:
+            e_idg = tau * numer
+            e_idg /= den
+            if not all_finite:
+                e_idg = np.where(finite_tau, e_idg, numer)
+            if at_peak:
+                e_idg = np.where(peak, np.inf, e_idg)
+            if not converged.all():
+                e_idg = np.where(converged, e_idg, np.nan)
+        if icl:
+            ratio = np.divide(numer, den, out=den)  # e_IDG/tau
+            if not all_finite:
+                ratio = np.where(finite_tau, ratio, 0.0)
+            # 1 + rho - 2 T1 + (1+q) T2 = rho + b^2 F2 + q T2 (1 - 2 T1 + T2 = E[b^2/(l+b)^2]).
+            e_icl = b * b
+            e_icl *= F2_b
+            e_icl += rho
+            e_icl += np.multiply(q, T2, out=tm1)  # dead buffers again
+            ratio *= T3
+            ratio *= np.add(q, 1.0, out=numer)
+            e_icl += ratio
+            if at_peak:
+                e_icl = np.where(peak, np.inf, e_icl)
+            if not converged.all():
+                e_icl = np.where(converged, e_icl, np.nan)
+    return converged, residual, e_icl, e_idg
+
+
+def _errors_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum, field) -> dict:
+    """The lean path of ``e_icl``/``e_idg``: only what ``field`` and the convergence check need."""
+    q = (1.0 + rho) / alpha
+    ridge = _any_positive(lam)
+    if ridge:
+        nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum)
+        b = q + nu
+        moments = spectrum.error_moments(b, q, kappa)
+    else:
+        (nu, *moments), iterations = spectrum.ridgeless_moments(tau, q, kappa), 0
+        b = q + nu
+    converged, residual, e_icl, e_idg = _finish(tau, rho, lam, ridge, q, nu, b, *moments,
+                                                icl=field == "e_icl", idg=field == "e_idg")
+    return {field: e_icl if field == "e_icl" else e_idg, "converged": converged, "residual": residual,
+            "iterations": iterations}
 
 
 def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum) -> dict:
@@ -211,51 +366,48 @@ def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum) -> dict:
     b = q + nu
     m_q, _ = spectrum.transform(q, kappa)
     m_b, F2_b, T1, P2, T2, T3, T4, G4 = spectrum.moments(b, q, kappa)
-    converged, residual = _residual(nu, m_b, T1, q, tau, lam)
+    converged, residual, e_icl, e_idg = _finish(tau, rho, lam, _any_positive(lam), q, nu, b, m_b, F2_b, T1,
+                                                P2, T2, T3)
     sigma2 = rho + q * spectrum.T1(q, kappa)  # rho + q - q^2 m(q), as a positive sum
     # Reported as defined; the errors use the positive-sum form sigma2 + B5 = rho + q T1 + nu b P2.
     B5 = q * q * m_q + (nu * nu - q * q) * m_b - nu * b * b * F2_b
-    numer = rho + q * T1 + nu * b * P2
-
-    finite_tau = np.isfinite(tau)
-    peak = (lam == 0) & (tau == 1)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        # tau = inf: e_IDG = sigma2 + B5 and the e_IDG/tau term vanishes; ridgeless tau = 1: +inf.
-        # tau - T4 = (tau - 1) + nu G4; at the root (tau - 1 = tau lam/nu - nu m, G4 - m = T3) this
-        # is the positive sum nu T3 + tau lam/nu, used whenever nu > 0 (no cancellation for tau < 1).
-        den = np.where(nu > 0, nu * T3 + tau * lam / nu, tau - 1.0)
-        e_idg = np.where(finite_tau, tau * numer / den, numer)
-        e_idg = np.where(peak, np.inf, e_idg)
-        ratio = np.where(finite_tau, e_idg / tau, 0.0)
-        # 1 + rho - 2 T1 + (1+q) T2 = rho + b^2 F2 + q T2 (1 - 2 T1 + T2 = E[b^2/(l+b)^2]).
-        e_icl = rho + b * b * F2_b + q * T2 + (1.0 + q) * T3 * ratio
-    e_icl = np.where(peak, np.inf, e_icl)
-    e_icl = np.where(converged, e_icl, np.nan)
-    e_idg = np.where(converged, e_idg, np.nan)
-
     return dict(tau=tau, alpha=alpha, kappa=kappa, rho=rho, lam=lam, q=q, nu=nu, b=b, m_q=m_q, m_b=m_b,
                 F2_b=F2_b, sigma2=sigma2, T1=T1, T2=T2, T3=T3, T4=T4, B5=B5, e_icl=e_icl, e_idg=e_idg,
                 converged=converged, residual=residual, iterations=iterations)
 
 
+def _first_unconverged(converged, residual):
+    """``None`` if every point converged, else (flat index and residual of the first failure, count)."""
+    if converged.all():
+        return None
+    converged, residual = np.ravel(converged), np.ravel(residual)
+    bad = int(np.flatnonzero(~converged)[0])
+    return bad, float(residual[bad]), int(converged.size - np.count_nonzero(converged))
+
+
 def _checked(params, out, field):
-    converged = out["converged"]
-    if not np.all(converged):
-        bad = np.flatnonzero(~np.ravel(converged))[0]
+    if "unconverged" in out:
+        failed = out["unconverged"]
+    else:
+        failed = _first_unconverged(out["converged"], out["residual"])
+    if failed:
+        bad, residual, count = failed
         point = {k: float(np.ravel(v)[bad]) for k, v in zip(PARAMS, params)}
         raise ConvergenceError(
             f"effective-ridge fixed point did not converge at {point} "
-            f"(relative residual {float(np.ravel(out['residual'])[bad]):.3e}; "
-            f"{int(np.size(converged) - np.count_nonzero(converged))} point(s) affected)")
+            f"(relative residual {residual:.3e}; {count} point(s) affected)")
     value = out[field]
     return float(value) if np.ndim(value) == 0 else value
 
 
 def _error(field, tau, alpha, kappa, rho, lam):
-    params = check_params(tau, alpha, kappa, rho, lam)
-    return _checked(params, _evaluate(params, RTOL, MAXITER, keep=(field, "converged", "residual"),
-                                     spectrum=ISOTROPIC),
-                    field)
+    raw = (tau, alpha, kappa, rho, lam)
+    params = broadcast_params(*raw)
+    if params is None:
+        check_params(*raw)
+    out = _evaluate(params, RTOL, MAXITER, partial(_errors_flat, field=field), (field,), spectrum=ISOTROPIC,
+                    raw=raw)
+    return _checked(params, out, field)
 
 
 def e_icl(tau, alpha, kappa, rho, lam=0.0):
