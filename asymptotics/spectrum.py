@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from asymptotics.stieltjes import _SAFE_HIGH, _SAFE_LOW, _m_and_s, _p_theta, _within
+from asymptotics.stieltjes import _SAFE_HIGH, _SAFE_LOW, _m_and_s, _p_theta, _within, b_plus_sqrt
 
 
 class Moments(NamedTuple):
@@ -181,21 +181,13 @@ class Isotropic(TaskSpectrum):
         if safe is None:
             safe = _within(q, _SAFE_LOW, _SAFE_HIGH) and _within(kappa, _SAFE_LOW) and _within(tau, _SAFE_LOW)
         if safe:
-            # t (Bp+ (D + Bp+) + E)/(2 p tau (D - Bp-))
+            # nu = t (Bp + D)/(2 p tau), D = sqrt(Bp^2 + E), E = 4 p tau q theta: b_plus_sqrt.
             den = p * tau_c
             E = q * theta
             E *= den
             E *= 4.0
-            D = Bp * Bp
-            D += E
-            np.sqrt(D, out=D)
-            b_pos = np.maximum(Bp, 0.0)
-            nu = D + b_pos
-            nu *= b_pos
-            nu += E
-            D -= np.minimum(Bp, 0.0, out=Bp)
+            nu, _ = b_plus_sqrt(Bp, E)
             den *= 2.0
-            den *= D
             nu /= den
             nu *= t
             return nu

@@ -20,8 +20,8 @@ positive terms.
 Speed. ``hypot`` and the per-entry branch cost more than all the rest, so where every ``z`` lies in
 ``[2^-200, 2^200]`` and every ``kappa >= 2^-200`` (no square over- or underflows there) the kernel
 uses ``S = sqrt(A^2 + E)``, ``E = 4 z theta p``, and one branch-free form of both roots,
-``m = 2p (S - A-)/(A+ (S + A+) + E)`` with ``A+ = max(A, 0)``, ``A- = min(A, 0)`` (from
-``A + S = (A+ (S + A+) + E)/(S - A-)``; every term >= 0). Elsewhere it falls back to the form above.
+``m = 2p/(A + S)`` with ``A + S`` from :func:`b_plus_sqrt` (``(A+ (S + A+) + E)/(S - A-)``,
+every term >= 0). Elsewhere it falls back to the form above.
 """
 from __future__ import annotations
 
@@ -39,6 +39,24 @@ _SAFE_LOW, _SAFE_HIGH = 2.0 ** -200, 2.0 ** 200
 def _within(x, low, high=np.inf) -> bool:
     """Every entry of the (non-empty) array ``x`` lies in ``[low, high]``."""
     return x.size > 0 and bool(x.min() >= low) and (high == np.inf or bool(x.max() <= high))
+
+
+def b_plus_sqrt(B, E):
+    """``(B + D, D)`` with ``D = sqrt(B^2 + E)``, ``E >= 0``, without cancellation for either sign of
+    ``B``: ``B + D = (B+ (D + B+) + E)/(D - B-)``, ``B+ = max(B, 0)``, ``B- = min(B, 0)`` (every term
+    >= 0; for ``B >= 0`` it is ``B + D``, for ``B < 0`` it is ``E/(D - B)``). The one form behind the
+    Marchenko–Pastur root here, the ridgeless effective ridge and the Newton start of
+    :mod:`asymptotics.theory`. Needs ``B^2`` and ``E`` representable (callers check the range)."""
+    D = B * B
+    D += E
+    np.sqrt(D, out=D)
+    b_pos = np.maximum(B, 0.0)
+    num = D + b_pos
+    num *= b_pos
+    num += E
+    den = D - np.minimum(B, 0.0)
+    num /= den
+    return num, D
 
 
 def _p_theta(kappa):
@@ -61,23 +79,12 @@ def _m_and_s(z, kappa, p_theta=None, safe=None):
     if safe is None:
         safe = _within(z, _SAFE_LOW, _SAFE_HIGH) and _within(kappa, _SAFE_LOW)
     if safe:
-        # In place on fresh temporaries (this runs once per chunk of points, or per Newton step):
-        # m = 2p (S - A-)/(A+ (S + A+) + E).
+        # m = 2p/(A + S), S = sqrt(A^2 + E): the cancellation-free b_plus_sqrt.
         E = z * theta
         E *= p
         E *= 4.0
-        S = A * A
-        S += E
-        np.sqrt(S, out=S)
-        a_pos = np.maximum(A, 0.0)
-        m = np.minimum(A, 0.0, out=A)
-        np.subtract(S, m, out=m)
-        m *= p
-        m *= 2.0
-        den = S + a_pos
-        den *= a_pos
-        den += E
-        m /= den
+        root, S = b_plus_sqrt(A, E)
+        m = np.divide(2.0 * p, root, out=root)
         return m, S, p, theta
     zt = z * theta
     S = np.hypot(A, 2.0 * np.sqrt(zt * p))

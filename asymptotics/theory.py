@@ -41,6 +41,7 @@ import numpy as np
 
 from asymptotics.params import PARAMS, broadcast_params, check_params, in_range
 from asymptotics.spectrum import ISOTROPIC, TaskSpectrum
+from asymptotics.stieltjes import b_plus_sqrt
 
 
 class ConvergenceError(RuntimeError):
@@ -140,9 +141,8 @@ def _newton_start(tau, q, lam):
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         B = lam * tau + (1.0 - tau) * (1.0 + q)
         E = 4.0 * tau * (lam * tau * (1.0 + q))
-        D = np.sqrt(B * B + E)
-        b_pos, b_neg = np.maximum(B, 0.0), np.minimum(B, 0.0)
-        root = (b_pos * (D + b_pos) + E) / ((2.0 * tau) * (D - b_neg))
+        root, _ = b_plus_sqrt(B, E)
+        root /= 2.0 * tau
         crude = lam + (1.0 + q) / tau
         over = tau > 1
         if over.any():
