@@ -11,7 +11,7 @@ context statistics, queries. Changing that order changes the numbers (not their 
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import numpy as np
@@ -122,24 +122,15 @@ run_replicate.validate = _validate_run_replicate
 
 
 @dataclass(frozen=True)
-class SimResult:
+class SimResult(Point):
     """Errors of ``n_seeds`` independent replicates at one parameter point (from :func:`run`).
 
-    ``icl``, ``idg``: arrays over replicates ``0..n_seeds-1`` of stream ``seed``; ``timings``:
-    seconds summed over replicates for ``sample``, ``solve``, ``errors``; ``solver``: the solver
-    used; ``options``: the :class:`simulate.Options` in force; ``records``: the per-replicate dicts
-    of :func:`run_replicate`.
+    The point's fields (``d, tau, ..., l, k, n``), then ``icl``, ``idg``: arrays over replicates
+    ``0..n_seeds-1`` of stream ``seed``; ``timings``: seconds summed over replicates for ``sample``,
+    ``solve``, ``errors``; ``solver``: the solver used; ``options``: the :class:`simulate.Options` in
+    force; ``records``: the per-replicate dicts of :func:`run_replicate`.
     """
 
-    d: int
-    tau: float
-    alpha: float
-    kappa: float
-    rho: float
-    lam: float
-    l: int
-    k: int | None
-    n: int
     seed: int
     n_seeds: int
     solver: str
@@ -189,9 +180,7 @@ def run(d, tau, alpha, kappa, rho, lam=0.0, n_seeds: int = 1, seed: int = 0, *,
     records = [_replicate(point, solver, options, seed, r) for r in range(n_seeds)]
     timings = {key: float(sum(rec["seconds_" + key] for rec in records))
                for key in ("sample", "solve", "errors")}
-    return SimResult(d=point.d, tau=point.tau, alpha=point.alpha, kappa=point.kappa, rho=point.rho,
-                     lam=point.lam, l=point.l, k=point.k, n=point.n, seed=seed, n_seeds=n_seeds,
-                     solver=solver, options=options,
+    return SimResult(**asdict(point), seed=seed, n_seeds=n_seeds, solver=solver, options=options,
                      icl=np.array([rec["icl"] for rec in records]),
                      idg=np.array([rec["idg"] for rec in records]),
                      timings=timings, records=records)
