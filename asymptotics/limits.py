@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from asymptotics.params import PARAMS, RANGES, check, check_scalar
+from asymptotics.params import PARAMS, RANGES, check_broadcast, check_scalar
 from asymptotics.theory import ConvergenceError, solve
 
 # Bounds outside which the float64 kernels overflow (measured; see the module docstring).
@@ -37,16 +37,6 @@ _BIG = 1e150
 
 def _scalar_or_array(a):
     return float(a) if np.ndim(a) == 0 else a
-
-
-def _broadcast(**named):
-    """Check each named parameter against its range and broadcast them; errors name the parameters."""
-    arrays = {name: check(name, value) for name, value in named.items()}
-    try:
-        return tuple(np.broadcast_arrays(*arrays.values()))
-    except ValueError as exc:
-        shapes = ", ".join(f"{n}{a.shape}" for n, a in arrays.items())
-        raise ValueError(f"parameters cannot be broadcast together: {shapes}") from exc
 
 
 def _outside_float64_domain(tau, alpha, rho, lam) -> list[str]:
@@ -128,7 +118,7 @@ def optimal_attention_error(alpha, rho):
     Domain: every ``0 < alpha < inf``, ``0 <= rho < inf``; ``q/(1+q)`` is formed as
     ``1/(1 + alpha/(1+rho))``, which neither overflows nor loses accuracy (``-> 1`` as ``alpha -> 0``).
     """
-    alpha, rho = _broadcast(alpha=alpha, rho=rho)
+    alpha, rho = check_broadcast(alpha=alpha, rho=rho)
     return _scalar_or_array(rho + 1.0 / (1.0 + alpha / (1.0 + rho)))
 
 
@@ -140,7 +130,7 @@ def e_alpha_inf_tau_inf(kappa, rho):
     non-analytic point at ``kappa = 1`` (continuous, with a kink) is the memorisation-to-ICL
     transition. Domain: every ``0 < kappa <= inf`` (``inf`` gives ``rho``) and ``0 <= rho < inf``.
     """
-    kappa, rho = _broadcast(kappa=kappa, rho=rho)
+    kappa, rho = check_broadcast(kappa=kappa, rho=rho)
     icl = np.where(kappa < 1, 1.0 + rho - np.minimum(kappa, 1.0), rho)
     return _scalar_or_array(icl), _scalar_or_array(rho.copy())
 

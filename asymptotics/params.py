@@ -77,14 +77,26 @@ def _all_in_range(arr: np.ndarray, low, low_ok: bool, inf_ok: bool) -> bool:
     return bool(inf_ok or (float(arr) if arr.ndim == 0 else arr.max()) < np.inf)
 
 
+def check_broadcast(**named) -> tuple:
+    """Validate each named parameter (:func:`check`) and broadcast them; float64 arrays of one shape,
+    in the order given. A shape mismatch is a ``ValueError`` naming every parameter's shape."""
+    arrays = {name: check(name, value) for name, value in named.items()}
+    try:
+        return tuple(np.broadcast_arrays(*arrays.values()))
+    except ValueError as exc:
+        shapes = ", ".join(f"{n}{a.shape}" for n, a in arrays.items())
+        raise ValueError(f"parameters cannot be broadcast together: {shapes}") from exc
+
+
 def check_params(tau, alpha, kappa, rho, lam=0.0):
     """Validate and broadcast the five model parameters; returns five float64 arrays of one shape."""
-    arrays = [check(n, v) for n, v in zip(PARAMS, (tau, alpha, kappa, rho, lam))]
-    try:
-        return tuple(np.broadcast_arrays(*arrays))
-    except ValueError as exc:
-        shapes = ", ".join(f"{n}{a.shape}" for n, a in zip(PARAMS, arrays))
-        raise ValueError(f"parameters cannot be broadcast together: {shapes}") from exc
+    return check_broadcast(tau=tau, alpha=alpha, kappa=kappa, rho=rho, lam=lam)
+
+
+def check_name(name: str, role: str) -> None:
+    """Refuse ``name`` unless it is one of the five model parameters (``role`` names the argument)."""
+    if name not in PARAMS:
+        raise ValueError(f"{role} must be one of {', '.join(PARAMS)}; got {name!r}")
 
 
 def broadcast_params(tau, alpha, kappa, rho, lam=0.0):

@@ -11,13 +11,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymptotics.params import PARAMS
+from asymptotics.params import PARAMS, check_name
 from asymptotics.theory import e_icl, e_idg
-
-
-def _name(name: str, role: str) -> None:
-    if name not in PARAMS:
-        raise ValueError(f"{role} must be one of {', '.join(PARAMS)}; got {name!r}")
 
 
 def fixed_params(params: dict, names) -> dict:
@@ -43,7 +38,7 @@ def relative_gap(icl, idg):
 
 def errors_along(x_name: str, x, **params) -> dict[str, np.ndarray]:
     """``{'icl': e_ICL(x), 'idg': e_IDG(x)}`` along parameter ``x_name`` at fixed ``params``."""
-    _name(x_name, "x_name")
+    check_name(x_name, "x_name")
     full = dict(fixed_params(params, [p for p in PARAMS if p != x_name]), **{x_name: np.asarray(x)})
     args = [full[p] for p in PARAMS]
     return {"icl": np.asarray(e_icl(*args), float), "idg": np.asarray(e_idg(*args), float)}
@@ -52,8 +47,8 @@ def errors_along(x_name: str, x, **params) -> dict[str, np.ndarray]:
 def error_mesh(x_name: str, x, y_name: str, y, **params) -> dict[str, np.ndarray]:
     """Theory on the mesh ``y`` (rows) x ``x`` (columns): ``e_icl``, ``e_idg``, ``gap`` (their
     difference) and ``relgap`` (:func:`relative_gap`); NaN gaps where an error is infinite."""
-    _name(x_name, "x_name")
-    _name(y_name, "y_name")
+    check_name(x_name, "x_name")
+    check_name(y_name, "y_name")
     if x_name == y_name:
         raise ValueError("the two axes of a phase diagram must be different parameters")
     fixed = fixed_params(params, [p for p in PARAMS if p not in (x_name, y_name)])

@@ -17,7 +17,7 @@ from matplotlib.legend_handler import HandlerTuple
 from matplotlib.lines import Line2D
 
 from asymptotics import error_mesh, errors_along, optimal_attention_error, ridge_error
-from asymptotics.params import PARAMS
+from asymptotics.params import PARAMS, check_name
 from asymptotics.scans import fixed_params
 
 SYMBOL = {"tau": r"\tau", "alpha": r"\alpha", "kappa": r"\kappa", "rho": r"\rho",
@@ -58,11 +58,6 @@ def _series_label(name: str, v: float) -> str:
     if name == "lam" and v == 0:
         return r"$\lambda=0$ (ridgeless)"
     return f"${SYMBOL[name]}={_fmt(float(v))}$"
-
-
-def _check_name(name: str, role: str) -> None:
-    if name not in PARAMS:
-        raise ValueError(f"{role} must be one of {', '.join(PARAMS)}; got {name!r}")
 
 
 def _axes(ax):
@@ -110,7 +105,7 @@ def learning_curves(x_name, x, *, series=None, errors=("icl", "idg"), sim=None, 
     colour of their curve (filled circles ICL, open squares IDG). Theory: THEORY.md section 4
     (d -> inf); simulations are finite d.
     """
-    _check_name(x_name, "x_name")
+    check_name(x_name, "x_name")
     for e in errors:
         if e not in ERROR_LABEL:
             raise ValueError(f"errors must be drawn from ('icl', 'idg'); got {e!r}")
@@ -119,7 +114,7 @@ def learning_curves(x_name, x, *, series=None, errors=("icl", "idg"), sim=None, 
     s_name, s_values = (series[0], np.atleast_1d(np.asarray(series[1], float))) if series \
         else (None, np.array([np.nan]))
     if s_name is not None:
-        _check_name(s_name, "series name")
+        check_name(s_name, "series name")
         if s_name == x_name:
             raise ValueError("the series parameter must differ from the x-axis parameter")
     fixed = fixed_params(params, [p for p in PARAMS if p not in (x_name, s_name)])
