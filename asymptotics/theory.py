@@ -39,8 +39,8 @@ from functools import partial
 
 import numpy as np
 
-from asymptotics.params import PARAMS, broadcast_params, check_params, in_range
-from asymptotics.spectrum import ISOTROPIC, TaskSpectrum
+from asymptotics.params import PARAMS, broadcast_params, check, check_params, in_range
+from asymptotics.spectrum import ISOTROPIC, TaskSpectrum, resolve
 from asymptotics.stieltjes import b_plus_sqrt
 
 
@@ -65,6 +65,15 @@ class TheoryResult:
     ``residual`` (relative, ``|h(nu) - lam| / max(lam, nu, tiny)``) are per point; ``iterations`` is
     the number of Newton steps taken by the slowest point (0 when closed forms covered everything).
     Where ``converged`` is False the errors are NaN: use ``e_icl``/``e_idg`` to get an exception instead.
+
+    ``e_icl = e_bias + e_align`` (docs/THEORY.md, structured tasks): ``e_bias`` depends on the test
+    covariance only through ``tr C_te/d``; ``e_align = (1/d) tr C_te K`` is linear in it, ``K`` the
+    per-direction error pretraining left. ``alignment = e_align / e_align(isotropic test of the same
+    trace)``: 1 for ``C_te`` proportional to ``I``, below 1 when the test tasks lie where pretraining
+    learned best, above 1 when they lie where it learned least. For the default (isotropic) task law
+    and test, ``e_icl`` is computed by the isotropic formula and ``e_bias + e_align`` equals it to rounding.
+    ``tau``, ..., ``lam`` are the inputs; with ``alpha_test`` the ``e_idg`` and ``e_icl`` are at the
+    test context length ``alpha_test d``.
     """
 
     tau: np.ndarray
@@ -86,6 +95,9 @@ class TheoryResult:
     B5: np.ndarray
     e_icl: np.ndarray
     e_idg: np.ndarray
+    e_bias: np.ndarray
+    e_align: np.ndarray
+    alignment: np.ndarray
     converged: np.ndarray
     residual: np.ndarray
     iterations: int
@@ -128,22 +140,23 @@ def _h(nu, m, T1, q, tau, tm1):
     return h
 
 
-def _newton_start(tau, q, lam):
+def _newton_start(tau, q, lam, mean=1.0):
     """An upper bound on the root of ``h(nu) = lam``, close to it: Newton's starting point.
 
     ``1 - nu m(q+nu) = E[(l+q)/(l+q+nu)] <= (1+q)/(1+q+nu)`` (Jensen, ``E l = 1``), so ``h`` lies above
-    ``g(nu) = nu (1 - (1+q)/(tau (1+q+nu)))``, whose root (the ``R = I`` case) bounds the root of ``h``:
+    ``g(nu) = nu (1 - (1+q)/(tau (1+q+nu)))``, whose root (the ``R = I`` case) bounds the root of ``h``
+    (for a structured task law ``1`` is its mean eigenvalue ``tr C/d``, ``mean`` here):
     the positive root of ``tau x^2 - B x - C = 0``, ``B = lam tau + (1-tau)(1+q)``, ``C = lam tau (1+q)``,
     in a form without cancellation for either sign of ``B`` (as in ``Isotropic.ridgeless_nu``), raised
     by 1e-8 relative to stay above the root after rounding. The cruder bounds ``lam + (1+q)/tau``
     and, for ``tau > 1``, ``lam/(1 - 1/tau)`` cap it and replace it where the quadratic overflows.
     """
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        B = lam * tau + (1.0 - tau) * (1.0 + q)
-        E = 4.0 * tau * (lam * tau * (1.0 + q))
+        B = lam * tau + (1.0 - tau) * (mean + q)
+        E = 4.0 * tau * (lam * tau * (mean + q))
         root, _ = b_plus_sqrt(B, E)
         root /= 2.0 * tau
-        crude = lam + (1.0 + q) / tau
+        crude = lam + (mean + q) / tau
         over = tau > 1
         if over.any():
             crude = np.where(over, np.minimum(crude, lam / (1.0 - 1.0 / tau)), crude)
@@ -157,18 +170,25 @@ def _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum):
 
     Convergence is judged afterwards by :func:`_finish`, for closed-form and Newton points alike.
     """
-    if not _any_positive(lam):
+    closed = spectrum.closed_form_ridgeless
+    if closed and not _any_positive(lam):
         return spectrum.ridgeless_nu(tau, q, kappa), 0
     ridge = lam > 0
-    # nu = lam at tau = inf; the other ridge points are overwritten by Newton below.
-    nu = lam.copy() if ridge.all() else np.where(ridge, lam, spectrum.ridgeless_nu(tau, q, kappa))
-    newton = ridge & np.isfinite(tau)
+    # nu = lam at tau = inf; the other ridge points are overwritten by Newton below. Without a closed
+    # form, ridgeless points with tau < 1 go to Newton too (h(nu) = 0, h convex, h'(0) < 0: one
+    # positive root, approached from the Jensen bound above it like every other point).
+    if closed:
+        nu = lam.copy() if ridge.all() else np.where(ridge, lam, spectrum.ridgeless_nu(tau, q, kappa))
+        newton = ridge & np.isfinite(tau)
+    else:
+        nu = lam.copy()
+        newton = (ridge & np.isfinite(tau)) | (~ridge & (tau < 1))
     iterations = 0
     if not newton.any():
         return nu, iterations
     idx = np.flatnonzero(newton)
     t, qq, kk, ll = (tau, q, kappa, lam) if idx.size == tau.size else (tau[idx], q[idx], kappa[idx], lam[idx])
-    x = hi = _newton_start(t, qq, ll)
+    x = hi = _newton_start(t, qq, ll, spectrum.mean)
     # From the right a convex h decreases monotonically to the root: every iterate has f > 0 (f <= 0
     # means the root is reached to rounding), so the bracket is (0, last x with f > 0]. That needs an
     # accurate slope tau h' = tau - T4, formed like h: as (tau - 1) + nu G4 for tau >= 1/2 and as
@@ -202,23 +222,41 @@ def _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum):
     return nu, iterations
 
 
-def solve(tau, alpha, kappa, rho, lam=0.0, *, rtol: float = RTOL, maxiter: int = MAXITER) -> TheoryResult:
+def solve(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alpha_test=None,
+          rtol: float = RTOL, maxiter: int = MAXITER) -> TheoryResult:
     """Solve the deterministic-equivalent equations and return every intermediate.
 
     Parameters broadcast against each other: ``0 < tau <= inf`` (``n/d^2``; inf is the
     ``tau -> inf`` limit), ``0 < alpha < inf`` (``l/d``), ``0 < kappa <= inf`` (``k/d``; inf is
     infinite task diversity), ``rho >= 0`` (label-noise variance), ``lam >= 0`` (ridge; 0 is the
     ridgeless limit ``lam -> 0+``). See the module docstring for formulas and singular points.
+
+    Structured tasks (docs/THEORY.md): ``task_cov`` is the covariance ``C_tr`` of the pretraining
+    tasks, ``test_cov`` that of the test tasks ``C_te`` (each None = identity; a 1-D array of
+    eigenvalues, a 2-D symmetric PSD matrix, or a named law from :mod:`asymptotics.spectrum` such as
+    ``power_law(0.9)``; see :func:`asymptotics.spectrum.resolve`), ``alpha_test`` the test context
+    length per dimension (None = ``alpha``; broadcasts with the other parameters).
     """
-    params = check_params(tau, alpha, kappa, rho, lam)
     if not (isinstance(rtol, (int, float)) and np.finfo(float).eps <= rtol < 1):
         raise ValueError(f"rtol must satisfy eps <= rtol < 1 (eps = {np.finfo(float).eps:.3g}); got {rtol!r}")
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
         raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
-    out = _evaluate(params, rtol, maxiter, _solve_flat, [f.name for f in fields(TheoryResult)][:-1],
-                    spectrum=ISOTROPIC)
+    tasks = resolve(task_cov, test_cov)
+    params = _params(tau, alpha, kappa, rho, lam, alpha_test)
+    kernel = partial(_solve_flat, tasks=tasks)
+    out = _evaluate(params, rtol, maxiter, kernel, [f.name for f in fields(TheoryResult)][:-1],
+                    spectrum=tasks.spectrum)
     del out["unconverged"]
     return TheoryResult(**out)
+
+
+def _params(tau, alpha, kappa, rho, lam, alpha_test):
+    """The five checked parameters and ``alpha_test`` (``alpha`` when None), broadcast: six arrays."""
+    params = check_params(tau, alpha, kappa, rho, lam)
+    if alpha_test is None:
+        return (*params, params[1])
+    at = check("alpha_test", alpha_test, low=0.0, low_ok=False, inf_ok=False, allowed="0 < alpha_test < inf")
+    return tuple(np.broadcast_arrays(*params, at))
 
 
 def _evaluate(params, rtol, maxiter, kernel, keys, spectrum: TaskSpectrum, *, raw=None):
@@ -360,19 +398,68 @@ def _errors_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum, field) ->
             "iterations": iterations}
 
 
-def _solve_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum) -> dict:
-    q = (1.0 + rho) / alpha
+def _structured(tau, alpha, rho, alpha_te, q, nu, b, mo, e_idg, Sa, Sb, t_tr, t_te):
+    """The structured-task errors from the isotropic-form ``e_idg`` (at ``alpha``) and the test sums
+    (docs/THEORY.md, structured tasks; THEORY.md section 8 for the ridgeless anchor):
+    ``E = e_IDG/tau``, ``e_bias = rho + q_te (T2 + E T3)``, ``e_align = E Sa + Sb`` (test sums of
+    :meth:`asymptotics.spectrum.TaskSpectrum.structured_moments`), and ``e_IDG`` at ``alpha_te``:
+    ``rho + b^2 P2 + q' T2 + E (T2 + q P2 + q' T3)``, ``q' = (tr C_tr/d + rho)/alpha_te``.
+    Returns ``(e_icl, e_idg, e_bias, e_align, alignment)``."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        E = e_idg / tau  # 0 at tau = inf, inf at the ridgeless peak, NaN where unconverged
+        q_te = (t_te + rho) / alpha_te
+        e_bias = rho + q_te * (mo.T2 + E * mo.T3)
+        e_align = E * Sa[..., 0] + Sb[..., 0]
+        ref = t_te * (E * Sa[..., 1] + Sb[..., 1])
+        alignment = np.where(np.isinf(E), Sa[..., 0] / (t_te * Sa[..., 1]), e_align / ref)
+        same = alpha_te == alpha
+        if not same.all():
+            qp = (t_tr + rho) / alpha_te
+            other = rho + b * b * mo.P2 + qp * mo.T2 + E * (mo.T2 + q * mo.P2 + qp * mo.T3)
+            e_idg = np.where(same, e_idg, other)
+    return e_bias + e_align, e_idg, e_bias, e_align, alignment
+
+
+def _structured_flat(tau, alpha, kappa, rho, lam, alpha_te, rtol, maxiter, spectrum, *, tasks, field) -> dict:
+    """The lean path of ``e_icl``/``e_idg`` for structured tasks (any task law, test covariance,
+    test context length)."""
+    q = (spectrum.mean + rho) / alpha
+    ridge = _any_positive(lam)
+    nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum)
+    b = q + nu
+    mo, Sa, Sb, ok = spectrum.structured_moments(b, q, kappa, nu, tasks.test_weights)
+    converged, residual, _, e_idg = _finish(tau, rho, lam, ridge, q, nu, b, *mo[:6], icl=False, idg=True)
+    if not ok.all():
+        converged = converged & ok
+        e_idg = np.where(ok, e_idg, np.nan)
+    e_icl, e_idg, *_ = _structured(tau, alpha, rho, alpha_te, q, nu, b, mo, e_idg, Sa, Sb, spectrum.mean,
+                                   tasks.test_trace)
+    return {field: e_icl if field == "e_icl" else e_idg, "converged": converged, "residual": residual,
+            "iterations": iterations}
+
+
+def _solve_flat(tau, alpha, kappa, rho, lam, alpha_te, rtol, maxiter, spectrum, *, tasks) -> dict:
+    q = (spectrum.mean + rho) / alpha
     nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum)
     b = q + nu
     m_q, _ = spectrum.transform(q, kappa)
-    m_b, F2_b, T1, P2, T2, T3, T4, G4 = spectrum.moments(b, q, kappa)
+    mo, Sa, Sb, ok = spectrum.structured_moments(b, q, kappa, nu, tasks.test_weights)
+    m_b, F2_b, T1, P2, T2, T3, T4, G4 = mo
     converged, residual, e_icl, e_idg = _finish(tau, rho, lam, _any_positive(lam), q, nu, b, m_b, F2_b, T1,
                                                 P2, T2, T3)
+    if not ok.all():
+        converged = converged & ok
+        e_icl, e_idg = (np.where(ok, e, np.nan) for e in (e_icl, e_idg))
+    s_icl, e_idg, e_bias, e_align, alignment = _structured(tau, alpha, rho, alpha_te, q, nu, b, mo, e_idg, Sa,
+                                                           Sb, spectrum.mean, tasks.test_trace)
+    if tasks.structured or not (alpha_te == alpha).all():
+        e_icl = s_icl
     sigma2 = rho + q * spectrum.T1(q, kappa)  # rho + q - q^2 m(q), as a positive sum
     # Reported as defined; the errors use the positive-sum form sigma2 + B5 = rho + q T1 + nu b P2.
     B5 = q * q * m_q + (nu * nu - q * q) * m_b - nu * b * b * F2_b
     return dict(tau=tau, alpha=alpha, kappa=kappa, rho=rho, lam=lam, q=q, nu=nu, b=b, m_q=m_q, m_b=m_b,
                 F2_b=F2_b, sigma2=sigma2, T1=T1, T2=T2, T3=T3, T4=T4, B5=B5, e_icl=e_icl, e_idg=e_idg,
+                e_bias=e_bias, e_align=e_align, alignment=alignment,
                 converged=converged, residual=residual, iterations=iterations)
 
 
@@ -410,19 +497,33 @@ def _error(field, tau, alpha, kappa, rho, lam):
     return _checked(params, out, field)
 
 
-def e_icl(tau, alpha, kappa, rho, lam=0.0):
-    """Asymptotic ICL test error (fresh task ``w ~ N(0, I)``); THEORY.md §4.
+def _structured_error(field, tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test):
+    tasks = resolve(task_cov, test_cov)
+    params = _params(tau, alpha, kappa, rho, lam, alpha_test)
+    out = _evaluate(params, RTOL, MAXITER, partial(_structured_flat, tasks=tasks, field=field), (field,),
+                    spectrum=tasks.spectrum)
+    return _checked(params, out, field)
 
-    Broadcasts over all five parameters; a float for scalar inputs. Ridgeless ``tau = 1`` gives
-    ``inf``. Raises ``ValueError`` for out-of-range input and ``ConvergenceError`` if the fixed point
-    failed anywhere (never an unconverged number).
+
+def e_icl(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alpha_test=None):
+    """Asymptotic ICL test error (fresh task ``w ~ N(0, C_te)``, default ``C_te = I``); THEORY.md §4.
+
+    Broadcasts over all five parameters (and ``alpha_test``); a float for scalar inputs. Ridgeless
+    ``tau = 1`` gives ``inf``. Raises ``ValueError`` for out-of-range input and ``ConvergenceError``
+    if the fixed point failed anywhere (never an unconverged number). ``task_cov``, ``test_cov``,
+    ``alpha_test``: structured tasks, as in :func:`solve` (docs/THEORY.md).
     """
-    return _error("e_icl", tau, alpha, kappa, rho, lam)
+    if task_cov is None and test_cov is None and alpha_test is None:
+        return _error("e_icl", tau, alpha, kappa, rho, lam)
+    return _structured_error("e_icl", tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test)
 
 
-def e_idg(tau, alpha, kappa, rho, lam=0.0):
+def e_idg(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alpha_test=None):
     """Asymptotic in-distribution (IDG) test error (task uniform on the k training tasks); THEORY.md §4.
 
-    Same conventions as :func:`e_icl`.
+    Same conventions as :func:`e_icl` (``test_cov`` does not enter: the test tasks are the training
+    tasks; ``alpha_test`` does).
     """
-    return _error("e_idg", tau, alpha, kappa, rho, lam)
+    if task_cov is None and test_cov is None and alpha_test is None:
+        return _error("e_idg", tau, alpha, kappa, rho, lam)
+    return _structured_error("e_idg", tau, alpha, kappa, rho, lam, task_cov, None, alpha_test)

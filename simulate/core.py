@@ -10,21 +10,25 @@ context statistics, queries. Changing that order changes the numbers (not their 
 """
 from __future__ import annotations
 
+import hashlib
 import time
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
 
 import numpy as np
 
-from asymptotics.params import check_int, check_scalar
-from asymptotics.spectrum import ISOTROPIC
-from simulate._sizes import check_d, sizes
+from asymptotics.params import check, check_int, check_scalar
+from asymptotics.spectrum import ISOTROPIC, PowerLaw, Spectrum, Tasks, TaskSpectrum, TestLaw, resolve
+from simulate._sizes import check_d, context_length, sizes
 from simulate.errors import test_errors
 from simulate.options import Options, make_options
 from simulate.sampler import pretraining_tasks, sample_contexts
 from simulate.seeding import stream
 from simulate.solvers import fit, resolve_solver
 from simulate.stats import mean_sem
+
+
+_DEFAULT_TASKS = resolve()
 
 
 class Pair(NamedTuple):
@@ -45,39 +49,87 @@ class Point:
     l: int
     k: int | None
     n: int
+    task_cov: str = "identity"
+    test_cov: str = "identity"
+    alpha_test: float | None = None
+    l_test: int | None = None
 
     def key(self) -> dict:
-        """The parameters the simulation depends on: what keys its random streams."""
-        return {"d": self.d, "tau": self.tau, "alpha": self.alpha, "kappa": self.kappa,
-                "rho": self.rho, "lam": self.lam}
+        """The parameters the simulation depends on: what keys its random streams (the structured-task
+        entries only when they differ from the default, so isotropic streams never changed)."""
+        key = {"d": self.d, "tau": self.tau, "alpha": self.alpha, "kappa": self.kappa,
+               "rho": self.rho, "lam": self.lam}
+        if self.task_cov != "identity":
+            key["task_cov"] = self.task_cov
+        if self.test_cov != "identity":
+            key["test_cov"] = self.test_cov
+        if self.alpha_test is not None:
+            key["alpha_test"] = self.alpha_test
+        return key
 
 
-def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = None) -> tuple[Point, str]:
-    """All validation of one point before any work: sizes, ranges, and the solver that will run.
+def describe(cov) -> str:
+    """A short, stable name of a ``task_cov``/``test_cov`` argument (None: ``identity``): a named law
+    by its name, anything else by a digest of its numbers. Keys the random streams and the cache."""
+    if cov is None or cov is ISOTROPIC:
+        return "identity"
+    if isinstance(cov, PowerLaw):
+        return f"power:{cov.p!r}"  # the simulator uses the formula at d; n is the theory's resolution
+    if isinstance(cov, TestLaw):
+        return ("anti:" if cov.order == "anti" else "aligned:") + describe(cov.spectrum)
+    if isinstance(cov, Spectrum):
+        digest = hashlib.sha256(cov.values.tobytes() + cov.weights.tobytes()).hexdigest()[:16]
+        return f"{cov.label}#{digest}"
+    arr = np.ascontiguousarray(np.asarray(cov, dtype=np.float64))
+    return f"array{arr.shape}#{hashlib.sha256(arr.tobytes()).hexdigest()[:16]}"
 
-    Returns the :class:`Point` and the solver name ``options.solver`` resolves to at its sizes
-    (raises ``ValueError`` for an impossible combination, e.g. CG at ``lam = 0``, ``n <= d(d+1)``).
+
+def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = None, *,
+                task_cov=None, test_cov=None, alpha_test=None) -> tuple[Point, str, Tasks]:
+    """All validation of one point before any work: sizes, ranges, the task and test covariances at
+    dimension ``d``, and the solver that will run.
+
+    Returns the :class:`Point`, the solver name ``options.solver`` resolves to at its sizes (raises
+    ``ValueError`` for an impossible combination, e.g. CG at ``lam = 0``, ``n <= d(d+1)``) and the
+    resolved :class:`asymptotics.spectrum.Tasks`.
     """
     d = check_d(d)
     l, k, n = sizes(d, tau, alpha, kappa)
-    point = Point(d, check_scalar("tau", tau), check_scalar("alpha", alpha), check_scalar("kappa", kappa),
-                  check_scalar("rho", rho), check_scalar("lam", lam), l, k, n)
+    tasks = resolve(task_cov, test_cov)
     options = Options() if options is None else options
-    return point, resolve_solver(options.solver, n, d, point.lam)
+    if tasks.structured and options.normalize_tasks:
+        raise ValueError("normalize_tasks (|w| = sqrt(d)) is defined for isotropic tasks only; "
+                         "drop it or task_cov/test_cov")
+    for name, cov in (("task_cov", task_cov), ("test_cov", test_cov)):
+        shape = np.shape(cov) if cov is not None and not isinstance(cov, (TaskSpectrum, TestLaw)) else ()
+        if shape and shape[0] != d:
+            raise ValueError(f"{name} is given at dimension {shape[0]}; the simulation has d = {d}")
+    if alpha_test is None:
+        at, l_test = None, None
+    else:
+        at = float(check("alpha_test", alpha_test, low=0.0, low_ok=False, inf_ok=False,
+                         allowed="0 < alpha_test < inf"))
+        l_test = context_length(d, at)
+    point = Point(d, check_scalar("tau", tau), check_scalar("alpha", alpha), check_scalar("kappa", kappa),
+                  check_scalar("rho", rho), check_scalar("lam", lam), l, k, n,
+                  describe(task_cov), describe(test_cov), at, l_test)
+    return point, resolve_solver(options.solver, n, d, point.lam), tasks
 
 
-def _replicate(point: Point, solver: str, options: Options, seed: int, replicate: int) -> dict:
+def _replicate(point: Point, solver: str, options: Options, seed: int, replicate: int,
+               law: Tasks = _DEFAULT_TASKS) -> dict:
     t0 = time.perf_counter()
     rng = stream(seed, replicate, point.key(), common=options.common_random_numbers)
     tasks, per_context = pretraining_tasks(point.d, point.k, point.n, rng,
-                                           normalize=options.normalize_tasks, spectrum=ISOTROPIC)
+                                           normalize=options.normalize_tasks, spectrum=law.spectrum)
     ctx = sample_contexts(per_context, point.l, point.rho, rng)
     t1 = time.perf_counter()
     sol = fit(ctx.x_query, ctx.h, ctx.y_query, point.lam, options)  # resolves to `solver` again
     del ctx
     t2 = time.perf_counter()
+    test_cov = None if law.test is None and law.spectrum is ISOTROPIC else law.test_matrix(point.d)
     e_icl, e_idg = test_errors(sol.gamma, tasks, point.l, point.rho, normalize_tasks=options.normalize_tasks,
-                               spectrum=ISOTROPIC)
+                               spectrum=law.spectrum, test_cov=test_cov, l_test=point.l_test)
     t3 = time.perf_counter()
     return {"icl": e_icl, "idg": e_idg, "l": point.l, "k": point.k, "n": point.n, "solver": solver,
             "seconds": t3 - t0, "seconds_sample": t1 - t0, "seconds_solve": t2 - t1,
@@ -86,7 +138,8 @@ def _replicate(point: Point, solver: str, options: Options, seed: int, replicate
 
 
 def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: int,
-                  options: Options | None = None, **option_kwargs) -> dict:
+                  options: Options | None = None, task_cov=None, test_cov=None, alpha_test=None,
+                  **option_kwargs) -> dict:
     """One replicate of one parameter point at dimension ``d``.
 
     Sizes from :func:`simulate.sizes`; tasks from the task law (default ``w ~ N(0, I_d)``;
@@ -95,6 +148,13 @@ def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: i
     ``(n/d) lam ||Gamma||_F^2`` (minimum norm for ``lam = 0``; :func:`simulate.solvers.fit`);
     errors exact given ``Gamma*`` (:func:`simulate.errors.test_errors`, always float64). The random
     stream is :func:`simulate.seeding.stream` of ``(seed, (d, tau, alpha, kappa, rho, lam), replicate)``.
+
+    Structured tasks (docs/THEORY.md): ``task_cov`` (pretraining tasks ``w = C_tr^{1/2} g``, drawn in
+    ``C_tr``'s eigenbasis; tokens stay isotropic, so nothing else changes), ``test_cov`` (test tasks
+    ``N(0, C_te)``, exact errors by the Gaussian moment identity) and ``alpha_test`` (test contexts
+    of ``round(alpha_test d)`` tokens, for both errors), with the meanings of
+    :func:`asymptotics.solve`; arrays must be given at dimension ``d``, named laws
+    (:mod:`asymptotics.spectrum`) work at every ``d``.
 
     ``options``: a :class:`simulate.Options`, or its fields as keywords (``solver``, ``dtype``,
     ``cg_rtol``, ``cg_maxiter``, ``normalize_tasks``, ``common_random_numbers``). Unknown options
@@ -107,21 +167,25 @@ def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: i
     ``solver_residual``.
     """
     options = make_options(options, **option_kwargs)
-    point, solver = check_point(d, tau, alpha, kappa, rho, lam, options)
-    return _replicate(point, solver, options, check_int("seed", seed, 0), check_int("replicate", replicate, 0))
+    point, solver, law = check_point(d, tau, alpha, kappa, rho, lam, options, task_cov=task_cov,
+                                     test_cov=test_cov, alpha_test=alpha_test)
+    return _replicate(point, solver, options, check_int("seed", seed, 0), check_int("replicate", replicate, 0),
+                      law)
 
 
-def _validate_run_replicate(d, tau=None, alpha=None, kappa=None, rho=None, lam=0.0, options=None):
+def _validate_run_replicate(d, tau=None, alpha=None, kappa=None, rho=None, lam=0.0, options=None, *,
+                            task_cov=None, test_cov=None, alpha_test=None):
     missing = [n for n, v in (("tau", tau), ("alpha", alpha), ("kappa", kappa), ("rho", rho)) if v is None]
     if missing:
         raise ValueError(f"the simulator needs parameter(s) {missing} at every grid point")
-    check_point(d, tau, alpha, kappa, rho, lam, options)
+    check_point(d, tau, alpha, kappa, rho, lam, options, task_cov=task_cov, test_cov=test_cov,
+                alpha_test=alpha_test)
 
 
 run_replicate.validate = _validate_run_replicate
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class SimResult(Point):
     """Errors of ``n_seeds`` independent replicates at one parameter point (from :func:`run`).
 
@@ -166,7 +230,8 @@ class SimResult(Point):
 
 
 def run(d, tau, alpha, kappa, rho, lam=0.0, n_seeds: int = 1, seed: int = 0, *,
-        options: Options | None = None, **option_kwargs) -> SimResult:
+        options: Options | None = None, task_cov=None, test_cov=None, alpha_test=None,
+        **option_kwargs) -> SimResult:
     """Simulate ``n_seeds`` replicates of the point ``(tau, alpha, kappa, rho, lam)`` at dimension ``d``.
 
     Replicate ``r`` is ``run_replicate(d, ..., seed=seed, replicate=r, options=options)``; see there
@@ -176,8 +241,9 @@ def run(d, tau, alpha, kappa, rho, lam=0.0, n_seeds: int = 1, seed: int = 0, *,
     options = make_options(options, **option_kwargs)
     n_seeds = check_int("n_seeds", n_seeds, 1)
     seed = check_int("seed", seed, 0)
-    point, solver = check_point(d, tau, alpha, kappa, rho, lam, options)
-    records = [_replicate(point, solver, options, seed, r) for r in range(n_seeds)]
+    point, solver, law = check_point(d, tau, alpha, kappa, rho, lam, options, task_cov=task_cov,
+                                     test_cov=test_cov, alpha_test=alpha_test)
+    records = [_replicate(point, solver, options, seed, r, law) for r in range(n_seeds)]
     timings = {key: float(sum(rec["seconds_" + key] for rec in records))
                for key in ("sample", "solve", "errors")}
     return SimResult(**asdict(point), seed=seed, n_seeds=n_seeds, solver=solver, options=options,

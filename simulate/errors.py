@@ -9,10 +9,11 @@ of the context, so ``E (y_q - x_q^T (G h + g s))^2 = rho + (1/d) E |w - G h - g 
     e(w) = rho + (1/d) [ |w|^2 - 2 w^T G w - 2 v w^T g + (1+1/l) |G w|^2 + (d v/l) ||G||_F^2
                          + 2 (1+2/l) v g^T G w + (1+2/l) v^2 |g|^2 ].
 
-ICL: average over fresh tasks ``w ~ N(0, C)``, ``C = diag(c_i)`` in the task basis (the spectral
-object's ``eigenvalues(d)``; ``C = I`` for the isotropic default). Odd terms vanish,
-``E w^T G w = tr(G C)``, ``E |G w|^2 = tr(G C G^T)``, and ``E v``, ``E v^2`` come from the spectral
-object (isotropic: ``1 + rho`` and ``(1+rho)^2 + 2/d``, ``|w|^2 ~ chi2_d``):
+ICL: average over fresh tasks ``w ~ N(0, C)``, ``C = C_te`` the test covariance in the task basis
+(diagonal or not; ``C = I`` by default). Odd terms vanish (``v w`` is odd in ``w``),
+``E w^T G w = tr(G C)``, ``E |G w|^2 = tr(G C G^T)``, ``E v = tr C/d + rho`` and
+``E v^2 = (E v)^2 + 2 tr(C^2)/d^2`` (``Var |w|^2 = 2 tr C^2`` for Gaussian ``w``; isotropic:
+``(1+rho)^2 + 2/d``). With test contexts of length ``l`` (``l_test`` when it differs):
 
     e_ICL = rho + (1/d) [ tr C - 2 tr(G C) + (1 + 1/l) tr(G C G^T) + (d/l) E v ||G||_F^2
                           + (1+2/l) E v^2 |g|^2 ].
@@ -58,49 +59,98 @@ def error_given_tasks(Gamma, W, l: int, rho: float) -> np.ndarray:
     return rho + terms / d
 
 
+def _test_moments(C, d: int, rho: float, normalize_tasks: bool):
+    """``(tr C, E v, E v^2)`` for test tasks ``w ~ N(0, C)`` (1-D: a diagonal; 2-D: a matrix), with
+    ``v = |w|^2/d + rho``: ``E |w|^2 = tr C``, ``Var |w|^2 = 2 tr C^2`` (Gaussian ``w``)."""
+    if C is None:
+        ev, ev2 = ISOTROPIC.v_moments(d, rho, normalize=normalize_tasks)
+        return float(d), ev, ev2
+    if normalize_tasks:
+        raise ValueError("normalize_tasks (|w| = sqrt(d)) is defined for the isotropic test law only")
+    tr = float(np.trace(C)) if C.ndim == 2 else float(np.sum(C))
+    trc2 = float(np.sum(C * C))
+    ev = tr / d + rho
+    return tr, ev, ev * ev + 2.0 * trc2 / (d * d)
+
+
+def _check_test_cov(test_cov, d: int):
+    if test_cov is None:
+        return None
+    C = np.asarray(test_cov, dtype=np.float64)
+    if C.shape not in ((d,), (d, d)) or not np.all(np.isfinite(C)):
+        raise ValueError(f"test_cov must be finite, of shape ({d},) or ({d}, {d}); got shape {C.shape}")
+    return C
+
+
 def test_errors(Gamma, tasks, l: int, rho: float, normalize_tasks: bool = False,
-                spectrum: TaskSpectrum = ISOTROPIC) -> tuple[float, float]:
+                spectrum: TaskSpectrum = ISOTROPIC, *, test_cov=None, l_test: int | None = None
+                ) -> tuple[float, float]:
     """Exact ``(e_ICL, e_IDG)`` of ``Gamma`` (d x (d+1)) at context length ``l`` and noise ``rho``.
 
-    ``e_ICL`` averages over fresh tasks from ``spectrum`` (default ``w ~ N(0, I_d)``; uniform on the
-    sphere ``|w| = sqrt(d)`` when ``normalize_tasks``) in closed form; ``e_IDG`` averages exactly
-    over the rows of ``tasks`` (the k training tasks). Formulas and derivation: module docstring.
+    ``e_ICL`` averages over fresh tasks ``w ~ N(0, C_te)`` in closed form: ``test_cov`` is ``C_te``
+    in the task basis (None: ``I``, or uniform on the sphere ``|w| = sqrt(d)`` with
+    ``normalize_tasks``; a 1-D diagonal; or a full symmetric matrix, e.g. rotated against the task
+    covariance); ``e_IDG`` averages exactly over the rows of ``tasks`` (the k training tasks). Test
+    contexts have length ``l_test`` (default ``l``). ``spectrum`` is accepted for the call signature
+    of the task law; the test law is ``test_cov``. Formulas and derivation: module docstring.
     """
     Gamma, tasks, l, rho = _check_inputs(Gamma, tasks, l, rho)
     d = Gamma.shape[0]
+    lt = l if l_test is None else _check_inputs(Gamma, tasks, l_test, rho)[2]
     G, g = Gamma[:, :d], Gamma[:, d]
-    c = spectrum.eigenvalues(d)
-    ev, ev2 = spectrum.v_moments(d, rho, normalize=normalize_tasks)
-    e_icl = (rho + (np.sum(c) - 2.0 * np.dot(np.diagonal(G), c) + (1.0 + 1.0 / l) * np.sum(G * G * c)
-                    + (d / l) * ev * np.sum(G * G) + (1.0 + 2.0 / l) * ev2 * (g @ g)) / d)
-    e_idg = float(np.mean(error_given_tasks(Gamma, tasks, l, rho)))
+    C = _check_test_cov(test_cov, d)
+    tr, ev, ev2 = _test_moments(C, d, rho, normalize_tasks)
+    if C is None or C.ndim == 1:
+        c = np.ones(d) if C is None else C
+        tr_gc, tr_gcg = np.dot(np.diagonal(G), c), np.sum(G * G * c)
+    else:
+        tr_gc, tr_gcg = np.sum(G * C.T), np.sum((G @ C) * G)
+    e_icl = (rho + (tr - 2.0 * tr_gc + (1.0 + 1.0 / lt) * tr_gcg
+                    + (d / lt) * ev * np.sum(G * G) + (1.0 + 2.0 / lt) * ev2 * (g @ g)) / d)
+    e_idg = float(np.mean(error_given_tasks(Gamma, tasks, lt, rho)))
     return float(e_icl), e_idg
 
 
 test_errors.__test__ = False  # not a pytest test despite the name
 
 
+def sample_test_tasks(n: int, test_cov, d: int, rng: np.random.Generator, *, normalize: bool = False) -> np.ndarray:
+    """``n`` test tasks ``w ~ N(0, C_te)`` (rows); ``test_cov`` as in :func:`test_errors`."""
+    C = _check_test_cov(test_cov, d)
+    if C is None:
+        return ISOTROPIC.sample(n, d, rng, normalize=normalize)
+    g = rng.standard_normal((n, d))
+    if C.ndim == 1:
+        return g * np.sqrt(C)
+    vals, vecs = np.linalg.eigh(C)
+    return g @ (vecs * np.sqrt(np.maximum(vals, 0.0))).T
+
+
 def monte_carlo_errors(Gamma, tasks, l: int, rho: float, n_test: int, rng: np.random.Generator, *,
                        normalize_tasks: bool = False, chunk: int = 4096,
-                       spectrum: TaskSpectrum = ISOTROPIC) -> dict[str, float]:
+                       spectrum: TaskSpectrum = ISOTROPIC, test_cov=None, l_test: int | None = None
+                       ) -> dict[str, float]:
     """Brute-force Monte Carlo test errors: ``n_test`` test contexts each for ICL and IDG, every
     token drawn explicitly (:func:`simulate.sampler.sample_contexts_tokens`), squared error of
-    ``x_q^T Gamma h`` against ``y_q`` averaged. Returns ``icl``, ``icl_sem``, ``idg``, ``idg_sem``
-    (standard errors with ddof = 1). A reference for :func:`test_errors`, not a replacement."""
+    ``x_q^T Gamma h`` against ``y_q`` averaged. ICL tasks from ``N(0, test_cov)`` (None: ``I``),
+    contexts of length ``l_test`` (default ``l``). Returns ``icl``, ``icl_sem``, ``idg``,
+    ``idg_sem`` (standard errors with ddof = 1). A reference for :func:`test_errors`, not a
+    replacement."""
     Gamma, tasks, l, rho = _check_inputs(Gamma, tasks, l, rho)
     if isinstance(n_test, bool) or int(n_test) != n_test or n_test < 2:
         raise ValueError(f"n_test must be an integer >= 2; got {n_test!r}")
     d = Gamma.shape[0]
+    lt = l if l_test is None else _check_inputs(Gamma, tasks, l_test, rho)[2]
     out = {}
     for name in ("icl", "idg"):
         sq = np.empty(int(n_test))
         for s in range(0, int(n_test), chunk):
             m = min(chunk, int(n_test) - s)
             if name == "icl":
-                W = spectrum.sample(m, d, rng, normalize=normalize_tasks)
+                W = sample_test_tasks(m, test_cov, d, rng, normalize=normalize_tasks)
             else:
                 W = tasks[rng.integers(0, len(tasks), size=m)]
-            c = sample_contexts_tokens(W, l, rho, rng, chunk=chunk)
+            c = sample_contexts_tokens(W, lt, rho, rng, chunk=chunk)
             pred = np.einsum("ij,ij->i", c.x_query @ Gamma, c.h)
             sq[s:s + m] = (c.y_query - pred) ** 2
         out[name], out[name + "_sem"] = mean_sem(sq)

@@ -38,6 +38,10 @@ from simulate.seeding import CONVENTION
 from simulate.stats import mean_sem
 
 COLUMNS = ("d", "seed", "replicate", "icl", "idg", "l", "k", "n", "solver", "seconds", "error")
+#: Arguments of :func:`simulate.core.run_replicate` that a sweep's ``options`` may carry besides the
+#: :class:`simulate.Options` fields: the structured-task model (docs/THEORY.md).
+MODEL_OPTIONS = ("task_cov", "test_cov", "alpha_test")
+
 CACHE_FORMAT = 2  # 2: streams keyed by point (simulate.seeding); format-1 files are ignored
 
 
@@ -338,9 +342,18 @@ def plan(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_di
     n_seeds = check_int("n_seeds", n_seeds, 1)
     seed = check_int("seed", seed, 0)
     if runner is None:
-        from simulate.core import run_replicate as runner
-        opts = make_options(options) if isinstance(options, Options) else make_options(**dict(options or {}))
-        call_options, options_json = {"options": opts}, opts.as_dict()
+        from simulate.core import describe, run_replicate as runner
+        if isinstance(options, Options):
+            opts, model = make_options(options), {}
+        else:
+            rest = dict(options or {})
+            # The structured-task arguments of run_replicate travel with the options; they enter the
+            # cache key by name (a named law) or digest (an array), see simulate.core.describe.
+            model = {k: v for k in MODEL_OPTIONS if (v := rest.pop(k, None)) is not None}
+            opts = make_options(**rest)
+        call_options, options_json = {"options": opts, **model}, opts.as_dict()
+        for k, v in model.items():
+            options_json[k] = float(v) if k == "alpha_test" else describe(v)
     else:
         if not callable(runner):
             raise ValueError(f"runner must be callable; got {runner!r}")
