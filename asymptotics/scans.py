@@ -36,15 +36,18 @@ def relative_gap(icl, idg):
     return float(out) if out.ndim == 0 else out
 
 
-def errors_along(x_name: str, x, **params) -> dict[str, np.ndarray]:
-    """``{'icl': e_ICL(x), 'idg': e_IDG(x)}`` along parameter ``x_name`` at fixed ``params``."""
+def errors_along(x_name: str, x, *, model: dict | None = None, **params) -> dict[str, np.ndarray]:
+    """``{'icl': e_ICL(x), 'idg': e_IDG(x)}`` along parameter ``x_name`` at fixed ``params``;
+    ``model``: structured-task keywords of :func:`asymptotics.e_icl` (``task_cov``, ``test_cov``,
+    ``alpha_test``)."""
     check_name(x_name, "x_name")
     full = dict(fixed_params(params, [p for p in PARAMS if p != x_name]), **{x_name: np.asarray(x)})
     args = [full[p] for p in PARAMS]
-    return {"icl": np.asarray(e_icl(*args), float), "idg": np.asarray(e_idg(*args), float)}
+    model = model or {}
+    return {"icl": np.asarray(e_icl(*args, **model), float), "idg": np.asarray(e_idg(*args, **model), float)}
 
 
-def error_mesh(x_name: str, x, y_name: str, y, **params) -> dict[str, np.ndarray]:
+def error_mesh(x_name: str, x, y_name: str, y, *, model: dict | None = None, **params) -> dict[str, np.ndarray]:
     """Theory on the mesh ``y`` (rows) x ``x`` (columns): ``e_icl``, ``e_idg``, ``gap`` (their
     difference) and ``relgap`` (:func:`relative_gap`); NaN gaps where an error is infinite."""
     check_name(x_name, "x_name")
@@ -54,8 +57,8 @@ def error_mesh(x_name: str, x, y_name: str, y, **params) -> dict[str, np.ndarray
     fixed = fixed_params(params, [p for p in PARAMS if p not in (x_name, y_name)])
     full = dict(fixed, **{x_name: np.asarray(x, float)[None, :], y_name: np.asarray(y, float)[:, None]})
     args = [full[p] for p in PARAMS]
-    icl = np.asarray(e_icl(*args), float)
-    idg = np.asarray(e_idg(*args), float)
+    icl = np.asarray(e_icl(*args, **(model or {})), float)
+    idg = np.asarray(e_idg(*args, **(model or {})), float)
     finite = np.isfinite(icl) & np.isfinite(idg)
     gap = np.where(finite, icl - np.where(finite, idg, 0.0), np.nan)
     return {"e_icl": icl, "e_idg": idg, "gap": gap, "relgap": relative_gap(icl, idg)}

@@ -523,3 +523,66 @@ def numeric(name: str, module: str = "numpy"):
     if "z" not in args:
         expr = expr.subs(q, _Q)
     return sp.lambdify(syms, expr, modules=module)
+
+
+# --------------------------------------------------------------------------- structured tasks
+def prove_structured_identities() -> dict:
+    """The algebra behind the structured-task theory (docs/THEORY.md section 8), redone by sympy.
+
+    Returns ``{name: simplified difference}``; every value is 0 when the identity holds:
+
+    * ``mp_reduction``: one atom ``lam = 1`` turns the scalar root ``c - 1 + (1 - z m)/kappa = 0``,
+      ``m = 1/(c + z)``, into the Marchenko–Pastur quadratic (isotropic reduction);
+    * ``numerator``: ``q T1(q) + nu^2 E[l^2/((l+q)(l+b)^2)] = q T1(b) + nu b P2(b)`` per eigenvalue
+      ``l`` of ``R`` (the standard ridge risk numerator equals the positive sum the code uses);
+    * ``idg_at_alpha``: ``rho + b^2 P2 + q T2 + E T4 = tau E`` when ``E (tau - T4) = rho + q T1 + nu b P2``
+      (the structured ``e_IDG(alpha_te)`` reduces to ``tau E`` at ``alpha_te = alpha``);
+    * ``idg_kernel``: ``(l+q')(l+q)/(l+b)^2 = [l^2 + q l + q'(l+q)]/(l+b)^2`` (its variance term);
+    * ``align_kernel``: ``E (R+q)(R+b)^-2 + b^2 (R+b)^-2`` on the deterministic equivalents equals the
+      authors' ``E F1 + (b^2 - nu E) F1 (1 + c' C) F1`` (per eigenvalue of ``C``);
+    * ``moments_m_zA``, ``moments_T1``: ``m - z A = c B`` and ``T1 - z c B = c^2 Q`` for a two-atom law
+      (the positive-sum forms of :class:`asymptotics.spectrum.Spectrum`), and ``x``-form ``P2``, ``T2``.
+    """
+    z_, c_, kap, lq, nu_, l_, E_, tau_, rho_, qp = sp.symbols("z c kappa q nu l E tau rho qp", positive=True)
+    b_ = lq + nu_
+    out = {}
+    # isotropic reduction
+    m_ = sp.Symbol("m", positive=True)
+    c_of_m = 1 / m_ - z_
+    mp_quad = (z_ / kap) * m_ ** 2 + (z_ + 1 - 1 / kap) * m_ - 1
+    out["mp_reduction"] = sp.simplify((c_of_m - 1 + (1 - z_ * m_) / kap) * (-kap * m_) - kap * mp_quad)
+    # per-eigenvalue identities (l: eigenvalue of R)
+    lhs = lq * l_ / (l_ + lq) + nu_ ** 2 * l_ ** 2 / ((l_ + lq) * (l_ + b_) ** 2)
+    rhs = lq * l_ / (l_ + b_) + nu_ * b_ * l_ / (l_ + b_) ** 2
+    out["numerator"] = sp.simplify(lhs - rhs)
+    P2, T2, T4 = l_ / (l_ + b_) ** 2, l_ ** 2 / (l_ + b_) ** 2, (l_ + lq) ** 2 / (l_ + b_) ** 2
+    T1b = l_ / (l_ + b_)
+    # with E (tau - T4) = rho + q T1 + nu b P2 (per eigenvalue, as a linear identity in E):
+    out["idg_at_alpha"] = sp.simplify((rho_ + b_ ** 2 * P2 + lq * T2 + E_ * T4)
+                                      - (tau_ * E_ - (E_ * (tau_ - T4) - (rho_ + lq * T1b + nu_ * b_ * P2))))
+    out["idg_kernel"] = sp.simplify((l_ + qp) * (l_ + lq) / (l_ + b_) ** 2
+                                    - (T2 + lq * P2 + qp * (l_ + lq) / (l_ + b_) ** 2))
+    lam_, cp = sp.symbols("lambda cprime", positive=True)
+    F1 = 1 / (c_ * lam_ + b_)
+    ours = (E_ * (lq + lam_ * (c_ - nu_ * cp)) + b_ ** 2 * (1 + cp * lam_)) * F1 ** 2
+    theirs = E_ * F1 + (b_ ** 2 - nu_ * E_) * F1 * (1 + cp * lam_) * F1
+    out["align_kernel"] = sp.simplify(ours - theirs)
+    # two-atom positive-sum forms
+    w1, w2, l1, l2 = sp.symbols("w1 w2 l1 l2", positive=True)
+    D1, D2 = c_ * l1 + z_, c_ * l2 + z_
+    m2 = w1 / D1 + w2 / D2
+    A2 = w1 / D1 ** 2 + w2 / D2 ** 2
+    B2 = w1 * l1 / D1 ** 2 + w2 * l2 / D2 ** 2
+    Q2 = w1 * l1 ** 2 / D1 ** 2 + w2 * l2 ** 2 / D2 ** 2
+    T1_2 = (w1 + w2) - z_ * m2
+    out["moments_m_zA"] = sp.simplify(m2 - z_ * A2 - c_ * B2)
+    out["moments_T1"] = sp.simplify(T1_2 - z_ * c_ * B2 - c_ ** 2 * Q2)
+    F2_2 = (A2 + m2 * B2 / kap) / (1 + z_ * B2 / kap)
+    x_ = c_ / z_
+    u1, u2 = 1 / (x_ * l1 + 1), 1 / (x_ * l2 + 1)
+    Bz = w1 * l1 * u1 ** 2 + w2 * l2 * u2 ** 2
+    Qz = w1 * l1 ** 2 * u1 ** 2 + w2 * l2 ** 2 * u2 ** 2
+    den = z_ + Bz / kap
+    out["moments_P2"] = sp.simplify((m2 - z_ * F2_2) - x_ * Bz / den)
+    out["moments_T2"] = sp.simplify((T1_2 - z_ * (m2 - z_ * F2_2)) - (x_ ** 2 * z_ * Qz + T1_2 * Bz / kap) / den)
+    return out

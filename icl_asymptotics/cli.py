@@ -249,31 +249,94 @@ def _grid(specs: dict[str, Spec]) -> dict[str, np.ndarray]:
     return cartesian(**{p: specs[p].values for p in PARAMS})
 
 
-def theory_columns(grid: dict[str, np.ndarray], details: bool = False) -> dict[str, np.ndarray]:
+COV_HELP = """
+structured tasks (docs/THEORY.md): --task-cov and --test-cov take
+  identity             C = I (the default)
+  power:P[:N]          eigenvalues i^-P, i = 1..N (N = 1000 for the theory; the simulation uses N = d),
+                       scaled to mean 1
+  two:F,HIGH[,LOW]     a fraction F of eigenvalues HIGH, the rest LOW (default 1)
+  spiked:F,HEIGHT      a fraction F of directions raised to HEIGHT, the rest 1
+  FILE.npy             a 1-D array of eigenvalues (--test-cov: the diagonal of C_te in C_tr's
+                       eigenbasis) or a 2-D symmetric PSD matrix
+--test-cov places a named law by rank against the task law: largest on largest (aligned), or
+with the prefix anti: largest on smallest (e.g. --test-cov anti:power:0.9).
+--alpha-test sets the test context length l_test = alpha_test d (default: alpha).
+"""
+
+
+def parse_cov(name: str, text: str):
+    """A ``--task-cov``/``--test-cov`` value (see ``COV_HELP``) as what :func:`asymptotics.e_icl`
+    takes: None, a named law, a test law placed by rank, or an array loaded from ``.npy``."""
+    from asymptotics import spectrum as S
+
+    text = text.strip()
+    if text in ("identity", "iso", "I", ""):
+        return None
+    if text.startswith("anti:") or text.startswith("aligned:"):
+        if name != "test-cov":
+            raise CLIError(f"--{name}: the prefixes anti:/aligned: place a test law; they apply to --test-cov only")
+        head, rest = text.split(":", 1)
+        law = parse_cov("task-cov", rest)
+        if law is None or not isinstance(law, S.TaskSpectrum):
+            raise CLIError(f"--{name}: {head}: needs a named law after it (e.g. anti:power:0.9); got {rest!r}")
+        return S.anti_aligned(law) if head == "anti" else S.aligned(law)
+    if text.endswith(".npy"):
+        try:
+            return np.load(text, allow_pickle=False)
+        except (OSError, ValueError) as exc:
+            raise CLIError(f"--{name}: cannot read {text!r}: {exc}") from None
+    kind, _, args = text.partition(":")
+    try:
+        nums = [float(a) for a in args.replace(":", ",").split(",")] if args else []
+        if kind == "power" and len(nums) in (1, 2):
+            return S.power_law(nums[0], int(nums[1]) if len(nums) == 2 else 1000)
+        if kind == "two" and len(nums) in (2, 3):
+            return S.two_level(*nums)
+        if kind == "spiked" and len(nums) == 2:
+            return S.spiked(*nums)
+    except ValueError as exc:
+        raise CLIError(f"--{name}: {exc}") from None
+    raise CLIError(f"--{name}: expected identity, power:P[:N], two:F,HIGH[,LOW], spiked:F,HEIGHT, "
+                   f"anti:LAW (test only) or a .npy file; got {text!r}")
+
+
+def _model(args) -> dict:
+    """The structured-task keywords from the parsed arguments (empty for the isotropic model)."""
+    model = {"task_cov": getattr(args, "task_cov", None), "test_cov": getattr(args, "test_cov", None),
+             "alpha_test": getattr(args, "alpha_test", None)}
+    return {k: v for k, v in model.items() if v is not None}
+
+
+def theory_columns(grid: dict[str, np.ndarray], details: bool = False, model: dict | None = None
+                   ) -> dict[str, np.ndarray]:
     """Theory errors on a flat grid: the grid columns plus ``e_icl``, ``e_idg`` (and, with
-    ``details``, the fixed-point diagnostics of :func:`asymptotics.theory.solve`)."""
+    ``details``, the fixed-point diagnostics of :func:`asymptotics.theory.solve`, and for structured
+    tasks the split ``e_bias + e_align`` and the ``alignment`` ratio). ``model``: structured-task
+    keywords of :func:`asymptotics.e_icl`."""
     import asymptotics as theory
 
     p = [grid[k] for k in PARAMS]
     out = dict(grid)
+    model = model or {}
     if details:
-        r = theory.solve(*p)
+        r = theory.solve(*p, **model)
         out["e_icl"], out["e_idg"] = np.asarray(r.e_icl), np.asarray(r.e_idg)
-        for f in ("q", "nu", "sigma2", "converged", "residual"):
+        extra = ("e_bias", "e_align", "alignment") if model else ()
+        for f in ("q", "nu", "sigma2", *extra, "converged", "residual"):
             out[f] = np.broadcast_to(np.asarray(getattr(r, f)), grid["tau"].shape)
         bad = ~np.asarray(out["converged"], bool)
         if bad.any():
             raise RuntimeError(f"the effective-ridge fixed point did not converge at "
                                f"{int(bad.sum())} of {bad.size} points")
     else:
-        out["e_icl"] = np.asarray(theory.e_icl(*p))
-        out["e_idg"] = np.asarray(theory.e_idg(*p))
+        out["e_icl"] = np.asarray(theory.e_icl(*p, **model))
+        out["e_idg"] = np.asarray(theory.e_idg(*p, **model))
     return out
 
 
 # ----------------------------------------------------------------------------- subcommands
 def cmd_theory(args) -> int:
-    cols = theory_columns(_grid(_specs(args)), details=args.details)
+    cols = theory_columns(_grid(_specs(args)), details=args.details, model=_model(args))
     _emit(format_table(cols, args.format), args.output)
     return 0
 
@@ -285,7 +348,7 @@ def cmd_simulate(args) -> int:
     summary = simulate_summary({p: specs[p].values for p in PARAMS}, d=args.d,
                                n_seeds=args.seeds, seed=args.seed, cache_dir=args.cache,
                                n_jobs=args.jobs, progress=not args.no_progress,
-                               options=_sim_options(args))
+                               options=_sim_options(args), model=_model(args))
     _emit(format_table(summary, args.format), args.output)
     failed = int(np.sum(summary["n_failed"]))
     if failed:
@@ -321,7 +384,7 @@ def cmd_curve(args) -> int:
         logx=specs[x].log, logy=args.logy, errors=tuple(args.errors.split(",")),
         sim_x=sim_x, d=args.d, n_seeds=args.seeds, seed=args.seed, cache_dir=args.cache,
         n_jobs=args.jobs, progress=not args.no_progress, title=args.title,
-        options=_sim_options(args), **fixed)
+        options=_sim_options(args), model=_model(args), **fixed)
     figures.save(fig, args.output, dpi=args.dpi)
     return 0
 
@@ -399,6 +462,36 @@ def _add_params(p):
                        metavar="SPEC", help=f"{MEANINGS[name]} [default {DEFAULTS[name]}]")
 
 
+def _cov_type(name):
+    def convert(text):
+        try:
+            return parse_cov(name, text)
+        except CLIError as exc:
+            raise argparse.ArgumentTypeError(str(exc).removeprefix(f"--{name}: ")) from None
+    convert.__name__ = name
+    return convert
+
+
+def _alpha_test(text):
+    try:
+        value = float(text)
+    except ValueError:
+        value = float("nan")
+    if not (np.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a number with 0 < alpha_test < inf; got {text!r}")
+    return value
+
+
+def _add_tasks(p):
+    g = p.add_argument_group("structured tasks (see below)")
+    g.add_argument("--task-cov", type=_cov_type("task-cov"), metavar="COV",
+                   help="covariance C_tr of the pretraining tasks [default identity]")
+    g.add_argument("--test-cov", type=_cov_type("test-cov"), metavar="COV",
+                   help="covariance C_te of the test tasks (ICL error) [default identity]")
+    g.add_argument("--alpha-test", type=_alpha_test, metavar="X",
+                   help="test context length per dimension, l_test = alpha_test d [default alpha]")
+
+
 def _add_output(p):
     p.add_argument("--format", choices=("table", "csv", "json"), default="table",
                    help="output format: aligned table (10 digits), csv (full precision), "
@@ -459,35 +552,38 @@ Run 'icl-asymptotics COMMAND --help' for the options of each command.""")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("theory", formatter_class=fmt, epilog=SPEC_HELP,
+    p = sub.add_parser("theory", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP,
                        help="theory errors e_ICL, e_IDG on a parameter grid",
                        description="Asymptotic e_ICL and e_IDG (THEORY.md section 4) on the "
                                    "Cartesian grid of the given parameter values.")
     _add_params(p)
+    _add_tasks(p)
     _add_output(p)
     p.add_argument("--details", action="store_true",
                    help="also print q, the effective ridge nu, sigma2 and the fixed-point "
                         "converged flag and residual")
     p.set_defaults(func=cmd_theory)
 
-    p = sub.add_parser("simulate", formatter_class=fmt, epilog=SPEC_HELP,
+    p = sub.add_parser("simulate", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP,
                        help="finite-d simulation on a parameter grid (mean +- sem per point)",
                        description="Train linear attention exactly at finite d on every grid "
                                    "point (several seeds) and print one row per point: mean and "
                                    "standard error of the test errors, next to the d -> inf "
                                    "theory.")
     _add_params(p)
+    _add_tasks(p)
     _add_sim(p)
     _add_output(p)
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("curve", formatter_class=fmt, epilog=SPEC_HELP + """
+    p = sub.add_parser("curve", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP + """
 the x axis is the one parameter given as a range (log-spaced ranges give a log axis); one
 other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) per value.
 """, help="learning-curve figure against one parameter",
                        description="Learning curves e_ICL and e_IDG against one parameter, "
                                    "optionally with simulation points (mean +- sem).")
     _add_params(p)
+    _add_tasks(p)
     _add_figure(p)
     p.add_argument("--errors", choices=("icl,idg", "icl", "idg"), default="icl,idg",
                    help="which errors to draw [default icl,idg]")

@@ -79,14 +79,16 @@ def save(fig, path, dpi=150) -> str:
 
 
 # ----------------------------------------------------------------------------- simulation glue
-def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, progress=True, options=None):
+def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, progress=True, options=None,
+                     model=None):
     """Finite-d simulation on ``grid`` (dict of parameter -> value(s), Cartesian product) as
     columns: the parameters, ``d, n_seeds, n_ok, n_failed, seed``, ``icl_mean, icl_sem, idg_mean,
     idg_sem`` (standard error with ddof = 1) and the d -> inf theory ``e_icl, e_idg`` at the same
     points. Runs :func:`simulate.sweep` (``options``: a :class:`simulate.Options` or a dict of its
     fields); each (point, replicate) has its own random stream (:func:`simulate.stream`), so the
     numbers do not depend on ``n_jobs``. A failed replicate is counted in ``n_failed`` (the
-    sweep records it instead of aborting); a point with ``n_ok = 0`` has NaN means."""
+    sweep records it instead of aborting); a point with ``n_ok = 0`` has NaN means. ``model``:
+    structured-task keywords (``task_cov``, ``test_cov``, ``alpha_test``) for simulation and theory."""
     from asymptotics import e_icl, e_idg
     from simulate import sweep
 
@@ -95,6 +97,11 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
     missing = [p for p in PARAMS if np.isnan(full[p]).any()]
     if missing:
         raise ValueError(f"simulation grid is missing parameter(s) {', '.join(missing)}")
+    model = {k: v for k, v in (model or {}).items() if v is not None}
+    if model:
+        if options is not None and not isinstance(options, dict):
+            options = options.as_dict()
+        options = {**(options or {}), **model}
     res = sweep({p: full[p].tolist() for p in PARAMS}, d=d, n_seeds=n_seeds, seed=seed,
                 cache_dir=cache_dir, n_jobs=n_jobs, progress=progress, options=options)
     rows = res.summary()
@@ -108,8 +115,8 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
         cols[f"{e}_mean"] = np.array([float(r[f"{e}_mean"]) for r in rows])
         cols[f"{e}_sem"] = np.array([float(r[f"{e}_sem"]) for r in rows])
     args = [cols[p] for p in PARAMS]
-    cols["e_icl"] = np.asarray(e_icl(*args), float)
-    cols["e_idg"] = np.asarray(e_idg(*args), float)
+    cols["e_icl"] = np.asarray(e_icl(*args, **model), float)
+    cols["e_idg"] = np.asarray(e_idg(*args, **model), float)
     return cols
 
 
@@ -135,7 +142,7 @@ def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):
 # ----------------------------------------------------------------------------- CLI figures
 def curve_figure(x_name, x, *, series=None, logx=False, logy=False, errors=("icl", "idg"),
                  sim_x=None, d=40, n_seeds=4, seed=0, cache_dir=None, n_jobs=1, progress=True,
-                 title=None, options=None, **params):
+                 title=None, options=None, model=None, **params):
     """Learning-curve figure (``icl-asymptotics curve``): theory against ``x_name`` and, if
     ``sim_x`` is given, simulation points at those x values for every series value."""
     from icl_asymptotics import plot
@@ -146,9 +153,9 @@ def curve_figure(x_name, x, *, series=None, logx=False, logy=False, errors=("icl
         if series is not None:
             grid[series[0]] = list(series[1])
         sim = simulate_summary(grid, d=d, n_seeds=n_seeds, seed=seed, cache_dir=cache_dir,
-                               n_jobs=n_jobs, progress=progress, options=options)
+                               n_jobs=n_jobs, progress=progress, options=options, model=model)
     return _figure(lambda ax: plot.learning_curves(x_name, x, series=series, errors=errors, sim=sim,
-                                                   ax=ax, logx=logx, logy=logy, **params),
+                                                   ax=ax, logx=logx, logy=logy, model=model, **params),
                    title=title)
 
 

@@ -96,14 +96,15 @@ def _set_ylim(ax, values, logy):
 
 
 def learning_curves(x_name, x, *, series=None, errors=("icl", "idg"), sim=None, ax=None,
-                    logx=False, logy=False, cmap="viridis", legend=True, **params):
+                    logx=False, logy=False, cmap="viridis", legend=True, model=None, **params):
     """Theory curves of e_ICL (solid) and e_IDG (dashed) against ``x_name``.
 
     ``series=(name, values)`` draws one pair per value (colours); ``params`` fixes every other
     parameter. ``sim``: simulation columns with ``x_name`` (and the series parameter),
     ``icl_mean, icl_sem, idg_mean, idg_sem, d, n_seeds`` - drawn as mean +- sem error bars in the
     colour of their curve (filled circles ICL, open squares IDG). Theory: THEORY.md section 4
-    (d -> inf); simulations are finite d.
+    (d -> inf); simulations are finite d. ``model``: structured-task keywords of
+    :func:`asymptotics.e_icl` (``task_cov``, ``test_cov``, ``alpha_test``).
     """
     check_name(x_name, "x_name")
     for e in errors:
@@ -122,7 +123,7 @@ def learning_curves(x_name, x, *, series=None, errors=("icl", "idg"), sim=None, 
     drawn = []
     for v, c in zip(s_values, colors):
         pv = dict(fixed) if s_name is None else dict(fixed, **{s_name: v})
-        th = errors_along(x_name, x, **pv)
+        th = errors_along(x_name, x, model=model, **pv)
         for e in errors:
             ax.plot(x, th[e], LINESTYLE[e], color=c, lw=1.6)
             drawn.append(th[e])

@@ -301,3 +301,10 @@ def test_resolve_rank_pairing_is_exact_for_step_laws():
         [3, 3, 1, 1, 1, 1, 1, 1]
     assert resolve().spectrum is ISOTROPIC and not resolve().structured
     assert from_matrix(np.diag([3.0, 1.0])).values.tolist() == [3.0, 1.0]
+
+
+def test_sympy_redoes_the_structured_algebra():
+    from asymptotics.symbolic import prove_structured_identities
+
+    for name, diff in prove_structured_identities().items():
+        assert diff == 0, name
