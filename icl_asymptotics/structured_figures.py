@@ -108,7 +108,7 @@ def build(name, *, quick=True, simulate=True, seed=0, cache_dir=None, n_jobs=1, 
 
     if name == "kappa":
         kappa = np.geomspace(0.05, 20, 120)
-        sim_kappa = [0.25, 1.0, 4.0]
+        sim_kappa = [0.5, 1.0, 4.0]  # k = kappa d >= 8 tasks at the quick size
         tests = {"aligned": lam.copy(), "isotropic": None, "anti-aligned": lam[::-1].copy()}
         record["sim_kappa"] = sim_kappa
 
