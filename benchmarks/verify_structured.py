@@ -48,7 +48,7 @@ POINTS = {
                                  _pl(0.5), lambda d: aligned(power_law(0.5, d)), None),
     "power 0.5 anti-aligned, tau=2": (dict(tau=2.0, alpha=1.0, kappa=1.0, rho=0.1, lam=0.0),
                                       _pl(0.5), lambda d: anti_aligned(power_law(0.5, d)), None),
-    "spiked 0.1x5, tau=0.5": (dict(tau=0.5, alpha=1.0, kappa=0.5, rho=0.1, lam=0.0),
+    "spiked 0.125x5, kappa=0.5, tau=0.5": (dict(tau=0.5, alpha=1.0, kappa=0.5, rho=0.1, lam=0.0),
                               lambda d: spiked(0.125, 5.0), lambda d: None, None),
     "two-level, rotated C_te, tau=2": (dict(tau=2.0, alpha=1.0, kappa=1.0, rho=0.1, lam=0.0),
                                        lambda d: two_level(0.25, 3.0).eigenvalues(d), rotated, None),
