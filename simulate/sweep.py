@@ -467,6 +467,8 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
         e.g. one SLURM array job each; with a shared ``cache_dir`` a final unsharded call then
         assembles the whole sweep without computing anything.
 
+    Notes
+    -----
     Every point is validated before any task runs (``ValueError`` naming the parameter); the
     default runner's check is the simulator's own (sizes, ranges, options, solver).
     """
