@@ -22,6 +22,7 @@ import pkgutil
 import re
 from importlib import import_module
 from pathlib import Path
+from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGES = ("asymptotics", "simulate", "icl_asymptotics")
@@ -61,16 +62,29 @@ def public_modules(package: str) -> list[str]:
                   if not m.name.startswith("_"))
 
 
-def _reexports(package: str) -> dict[str, str]:
-    """name in ``package.__all__`` -> the dotted path of the object it re-exports (griffe, static)."""
+def _reexports(package: str) -> tuple[dict[str, str], set[str]]:
+    """name in ``package.__all__`` -> the dotted path of the object it re-exports (griffe, static),
+    and the names whose object is shadowed by a submodule of the same name.
+
+    ``simulate.sweep`` is the function ``simulate.sweep.sweep`` at run time (imported after the
+    submodule loads), but the submodule statically: such a name is documented by its full path.
+    """
     import griffe
 
     pkg = griffe.load(package, search_paths=[str(ROOT)], resolve_aliases=False)
-    out = {}
-    for name in import_module(package).__all__:
+    runtime = import_module(package)
+    out, shadowed = {}, set()
+    for name in runtime.__all__:
         member = pkg.members.get(name)
-        out[name] = member.target_path if member is not None and member.is_alias else f"{package}.{name}"
-    return out
+        obj = getattr(runtime, name)
+        if member is not None and member.is_alias:
+            out[name] = member.target_path
+        elif member is not None and member.is_module and not isinstance(obj, ModuleType):
+            out[name] = f"{obj.__module__}.{obj.__qualname__}"
+            shadowed.add(name)
+        else:
+            out[name] = f"{package}.{name}"
+    return out, shadowed
 
 
 def _yaml_list(items) -> str:
@@ -81,22 +95,26 @@ def api_pages() -> dict[str, str]:
     """Site path -> Markdown of every API page (mkdocstrings ``:::`` blocks)."""
     pages = {}
     for package in PACKAGES:
-        names = list(import_module(package).__all__)
-        targets = _reexports(package)
+        targets, shadowed = _reexports(package)
+        names = [n for n in import_module(package).__all__ if n not in shadowed]
         modules = public_modules(package)
         lines = [f"# `{package}`", "",
                  f"The public names of `{package}` (its `__all__`); the modules below document "
                  "what the package does not re-export.", "",
                  f"::: {package}", "    options:", "      show_root_heading: false",
-                 f"      members: {_yaml_list(names)}", "", "## Modules", ""]
+                 f"      members: {_yaml_list(names)}", ""]
+        for name in sorted(shadowed):  # `package.name` is also a submodule: full path
+            lines += [f"::: {targets[name]}", "    options:", "      show_root_heading: true", ""]
+        lines += ["## Modules", ""]
         lines += [f"- [`{m}`]({package}/{m.split('.', 1)[1]}.md)" for m in modules]
         pages[f"api/{package}.md"] = "\n".join(lines) + "\n"
         for module in modules:
             here = sorted(n for n, t in targets.items() if t.rsplit(".", 1)[0] == module)
             lines = [f"# `{module}`", ""]
             if here:
+                refs = [targets[n] if n in shadowed else f"{package}.{n}" for n in here]
                 lines += ["Defined here and documented with the package: "
-                          + ", ".join(f"[`{package}.{n}`][{package}.{n}]" for n in here) + ".", ""]
+                          + ", ".join(f"[`{r}`][{r}]" for r in refs) + ".", ""]
             lines += [f"::: {module}", "    options:", "      show_root_heading: false"]
             if here:
                 lines.append(f"      filters: {_yaml_list(['!^_[^_]'] + [f'!^{n}$' for n in here])}")
