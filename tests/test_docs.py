@@ -132,6 +132,15 @@ def test_gallery_shows_every_figure_with_its_command():
         assert f"--only {rec['figure']}" in page
 
 
+def test_formulas_page_typesets_every_formula_once():
+    table = {"m": r"M{\left(z \right)} = 1", "fixed_point": r"\nu = \lambda", "limit_x": "a",
+             "large_tau_e_icl_1": "b", "unheard_of": "c"}  # one per kind of group, and an unknown name
+    page = pages.formulas_page(table)
+    for name, tex in table.items():
+        assert page.count(f"`{name}`") == 1 and page.count(f"\\[{tex}\\]") == 1
+    assert page.index("`unheard_of`") > page.index("## Other")  # unknown names still shown
+
+
 def test_latest_benchmark_per_name(tmp_path):
     for name in ("bench_a_2026-01-02.json", "bench_a_2026-11-01.json", "bench_a_2025-12-31.json",
                  "bench_a_before_2026-12-01.json", "bench_b.json"):

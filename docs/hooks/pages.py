@@ -443,6 +443,20 @@ def on_files(files, config, **kwargs):
     return files
 
 
+THEORY_NOTE = """
+!!! note "Formulas in LaTeX"
+    This page writes its formulas in plain text, as in the repository's `docs/THEORY.md`. The
+    [derived formulas](formulas.md) page shows them typeset, as derived by `asymptotics.symbolic`.
+"""
+
+
+def on_page_markdown(markdown, page, **kwargs):
+    if page.file.src_uri == "THEORY.md":
+        head, sep, rest = markdown.partition("\n")
+        return head + sep + THEORY_NOTE + rest
+    return markdown
+
+
 # Run before mkdocs-jupyter's on_files, which wraps the notebook files added here.
 try:
     from mkdocs.plugins import event_priority
