@@ -35,7 +35,7 @@ REPO_PAGES = {
 }
 LINK_TARGETS = {**REPO_PAGES, "CITATION.cff": "cite.md"}
 
-# Pages of the site in navigation order; None marks the generated sections filled in below.
+# Pages of the site in navigation order; nav() puts the notebooks and the API reference between.
 NAV_HEAD = [
     {"Getting started": "index.md"},
     {"Theory": "THEORY.md"},
