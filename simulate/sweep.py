@@ -458,28 +458,40 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
 
     Parameters
     ----------
-    grid : dict of axis -> scalar or list (Cartesian product via :func:`asymptotics.params.cartesian`,
+    grid
+        dict of axis -> scalar or list (Cartesian product via :func:`asymptotics.params.cartesian`,
         first axis slowest) or a list of point dicts. Names: ``tau, alpha, kappa, rho, lam`` and ``d``.
-    d : dimension (int or list of ints, a grid axis placed first), unless ``d`` is in the grid.
-    n_seeds, seed : replicates ``0..n_seeds-1`` of every point, streams from entropy ``seed``
+    d
+        dimension (int or list of ints, a grid axis placed first), unless ``d`` is in the grid.
+    n_seeds, seed
+        replicates ``0..n_seeds-1`` of every point, streams from entropy ``seed``
         (:func:`simulate.seeding.stream`: independent per point unless
         ``options={'common_random_numbers': True}``).
-    runner : per-task function (module docstring); default :func:`simulate.core.run_replicate`.
-    cache_dir : directory for the resumable cache (created if needed). Each finished task is one
+    runner
+        per-task function (module docstring); default :func:`simulate.core.run_replicate`.
+    cache_dir
+        directory for the resumable cache (created if needed). Each finished task is one
         JSON file named by the SHA-256 of (cache format, package version, runner qualified name,
         point, seed, replicate, options), written atomically; a rerun reads finished tasks and runs
         only the missing ones. Failed tasks are not cached. Clear the cache after changing a
         runner's code without changing its name or the package version.
-    n_jobs : local worker processes (joblib, loky backend) when > 1 (-1: all cores).
-    scheduler : a ``distributed.Client`` or a scheduler address string: run on that Dask cluster
+    n_jobs
+        local worker processes (joblib, loky backend) when > 1 (-1: all cores).
+    scheduler
+        a ``distributed.Client`` or a scheduler address string: run on that Dask cluster
         (the cache directory must then be visible to the workers). Excludes ``n_jobs > 1``.
-    progress : show a tqdm bar (a plain stderr counter if tqdm is not installed).
-    options : for the default runner a :class:`simulate.Options` or a dict of its fields
+    progress
+        show a tqdm bar (a plain stderr counter if tqdm is not installed).
+    options
+        for the default runner a :class:`simulate.Options` or a dict of its fields
         (validated once, here); for a custom runner a dict of keyword options. Part of the cache key.
-    shard : ``(K, N)``: run only tasks whose index (point-major, replicate-minor) is ``K mod N``,
+    shard
+        ``(K, N)``: run only tasks whose index (point-major, replicate-minor) is ``K mod N``,
         e.g. one SLURM array job each; with a shared ``cache_dir`` a final unsharded call then
         assembles the whole sweep without computing anything.
 
+    Notes
+    -----
     Every point is validated before any task runs (``ValueError`` naming the parameter); the
     default runner's check is the simulator's own (sizes, ranges, options, solver).
     """
