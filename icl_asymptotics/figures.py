@@ -113,6 +113,63 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
     return cols
 
 
+def extrapolated_summary(grid, *, ladder, n_seeds, seed=0, order=1, cache_dir=None, n_jobs=1,
+                         progress=True, options=None):
+    """:func:`simulate.validate` at every point of ``grid`` (dict of parameter -> value(s),
+    Cartesian product) as columns: the parameters, ``ladder`` (text ``"40,60,80"``), ``n_seeds``,
+    ``icl_mean, icl_sem, idg_mean, idg_sem`` (the ``d -> inf`` estimates and their standard
+    errors, so the plot draws them like simulation points), ``icl_z, idg_z``, ``icl_chi2,
+    idg_chi2``, ``dof`` and the theory ``e_icl, e_idg``. A point whose simulation failed has NaN
+    estimates (counted in ``n_failed``, 0 or 1)."""
+    from simulate import validate
+
+    full = {p: np.atleast_1d(np.asarray(grid.get(p, 0.0 if p == "lam" else np.nan), float))
+            for p in PARAMS}
+    missing = [p for p in PARAMS if np.isnan(full[p]).any()]
+    if missing:
+        raise ValueError(f"simulation grid is missing parameter(s) {', '.join(missing)}")
+    from asymptotics.params import cartesian
+
+    flat = cartesian(**full)
+    points = [{p: float(flat[p][i]) for p in PARAMS} for i in range(flat["tau"].size)]
+    from simulate import sizes
+
+    for p in points:  # all sizes checked before any simulation
+        sizes(min(ladder), p["tau"], p["alpha"], p["kappa"])
+    rows = []
+    bar = _bar(points, progress)
+    for p in bar:
+        try:
+            v = validate(**p, d=ladder, n_seeds=n_seeds, seed=seed, order=order, cache_dir=cache_dir,
+                         n_jobs=n_jobs, progress=False, **dict(options or {}))
+        except RuntimeError:  # recorded as a failed point, the figure goes on
+            rows.append({**p, "n_failed": 1})
+            continue
+        row = {**p, "n_failed": 0}
+        for e in ("icl", "idg"):
+            fit = getattr(v, e)
+            row.update({f"{e}_mean": fit.estimate, f"{e}_sem": fit.se, f"{e}_z": fit.z,
+                        f"{e}_chi2": fit.chi2, f"e_{e}": fit.theory})
+        row["dof"] = v.icl.dof
+        rows.append(row)
+    names = [*PARAMS, "icl_mean", "icl_sem", "idg_mean", "idg_sem", "icl_z", "idg_z", "icl_chi2",
+             "idg_chi2", "dof", "e_icl", "e_idg", "n_failed"]
+    cols = {c: np.array([r.get(c, np.nan) for r in rows], float) for c in names}
+    cols["ladder"] = np.array([",".join(map(str, sorted(set(ladder))))] * len(rows))
+    cols["n_seeds"] = np.full(len(rows), int(n_seeds))
+    return cols
+
+
+def _bar(items, enabled):
+    if not enabled:
+        return items
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc="extrapolate", unit="point")
+
+
 def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):
     """dMMSE Monte Carlo at each finite kappa, as columns ``kappa, icl_mean, icl_sem, idg_mean,
     idg_sem, d, n_contexts``: replicate 0 of :func:`simulate.dmmse_replicate`, the same function (and
@@ -135,20 +192,27 @@ def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):
 # ----------------------------------------------------------------------------- CLI figures
 def curve_figure(x_name, x, *, series=None, logx=False, logy=False, errors=("icl", "idg"),
                  sim_x=None, d=40, n_seeds=4, seed=0, cache_dir=None, n_jobs=1, progress=True,
-                 title=None, options=None, **params):
+                 title=None, options=None, extrapolate=None, raw=True, order=1, **params):
     """Learning-curve figure (``icl-asymptotics curve``): theory against ``x_name`` and, if
-    ``sim_x`` is given, simulation points at those x values for every series value."""
+    ``sim_x`` is given, simulation points at those x values for every series value: finite-d
+    points at ``d`` (if ``raw``) and/or, with ``extrapolate`` (a d ladder), the points
+    extrapolated to ``d = inf`` (:func:`extrapolated_summary`)."""
     from icl_asymptotics import plot
 
-    sim = None
+    sim = extrap = None
     if sim_x is not None:
         grid = dict(params, **{x_name: list(sim_x)})
         if series is not None:
             grid[series[0]] = list(series[1])
-        sim = simulate_summary(grid, d=d, n_seeds=n_seeds, seed=seed, cache_dir=cache_dir,
-                               n_jobs=n_jobs, progress=progress, options=options)
+        kw = dict(n_seeds=n_seeds, seed=seed, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
+                  options=options)
+        if extrapolate is not None:
+            extrap = extrapolated_summary(grid, ladder=tuple(extrapolate), order=order, **kw)
+        if raw or extrapolate is None:
+            sim = simulate_summary(grid, d=d, **kw)
     return _figure(lambda ax: plot.learning_curves(x_name, x, series=series, errors=errors, sim=sim,
-                                                   ax=ax, logx=logx, logy=logy, **params),
+                                                   extrap=extrap, ax=ax, logx=logx, logy=logy,
+                                                   **params),
                    title=title)
 
 
@@ -161,6 +225,29 @@ def phase_figure(x_name, x, y_name, y, *, quantity="relgap", threshold=0.5, logx
                                                  threshold=threshold, ax=ax, logx=logx, logy=logy,
                                                  **params),
                    size=(6.4, 4.6), title=title)
+
+
+def validate_figure(validation, *, title=None):
+    """Validation figure of one :class:`simulate.Validation` (``icl-asymptotics validate -o``)."""
+    from icl_asymptotics import plot
+
+    return _figure(lambda ax: plot.extrapolation(validation.rows, {"icl": validation.icl,
+                                                                   "idg": validation.idg},
+                                                 ax=ax, params=validation.params),
+                   size=(8.4, 4.0), title=title)
+
+
+def zscore_figure(points, validations, *, title=None):
+    """z-scores of a grid of validations (None for a failed point: drawn as NaN, no bar)."""
+    from icl_asymptotics import plot
+
+    varying = [k for k in points[0] if len({p[k] for p in points}) > 1]
+    labels = [", ".join(f"{k}={p[k]:g}" for k in varying) for p in points]
+    if title is None:
+        title = plot.param_text({k: v for k, v in points[0].items() if k not in varying})
+    z = {e: [np.nan if v is None else getattr(v, e).z for v in validations] for e in ("icl", "idg")}
+    return _figure(lambda ax: plot.z_scores(labels, z["icl"], z["idg"], ax=ax),
+                   size=(max(6.0, 0.45 * len(points) + 3.0), 4.2), title=title)
 
 
 # ----------------------------------------------------------------------------- the figure set
