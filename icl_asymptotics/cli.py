@@ -372,11 +372,22 @@ def cmd_phase(args) -> int:
         raise CLIError(f"phase: parameters other than the axes take one value; got several for "
                        f"{', '.join(others)}")
     fixed = {p: float(specs[p].values[0]) for p in PARAMS if p not in axes}
+    sim = {}
+    if args.extrapolate is not None:
+        if args.seeds < 2:
+            raise CLIError(f"--extrapolate needs --seeds >= 2 (each mean needs a standard error); "
+                           f"got {args.seeds}")
+        for name, given, key in ((xn, args.sim_x, "sim_x"), (yn, args.sim_y, "sim_y")):
+            sim[key] = given.values if given is not None else _default_sim_x(specs[name], 3)
+            check(name, sim[key])
+        sim.update(extrapolate=args.extrapolate, n_seeds=args.seeds, seed=args.seed,
+                   cache_dir=args.cache, n_jobs=args.jobs, progress=not args.no_progress)
     from icl_asymptotics import figures
 
     fig = figures.phase_figure(xn, np.sort(specs[xn].values), yn, np.sort(specs[yn].values),
                                quantity=args.quantity, threshold=args.threshold,
-                               logx=specs[xn].log, logy=specs[yn].log, title=args.title, **fixed)
+                               logx=specs[xn].log, logy=specs[yn].log, title=args.title, **sim,
+                               **fixed)
     figures.save(fig, args.output, dpi=args.dpi)
     return 0
 
@@ -493,7 +504,8 @@ def cmd_reproduce(args) -> int:
                                 fmt=args.format, d=args.d, n_seeds=args.seeds, seed=args.seed,
                                 cache_dir=args.cache, n_jobs=args.jobs,
                                 progress=not args.no_progress,
-                                only=args.only.split(",") if args.only else None)
+                                only=args.only.split(",") if args.only else None,
+                                ladder=None if args.no_extrapolate else (args.extrapolate or "size"))
     for path in written:
         print(path)
     return 0
@@ -634,6 +646,20 @@ other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) pe
                    help="relative gap on the boundary contour [default 0.5]")
     p.add_argument("--x", choices=PARAMS, help="horizontal axis [default kappa if ranged]")
     p.add_argument("--y", choices=PARAMS, help="vertical axis")
+    g = p.add_argument_group("simulation points extrapolated to d = inf (optional)")
+    g.add_argument("--extrapolate", type=_ladder, metavar="D1,D2,...",
+                   help="overlay the quantity simulated at every d of this ladder and extrapolated "
+                        "to d = inf (circles in the same colour scale, labelled value +- se)")
+    g.add_argument("--sim-x", type=_spec_type("sim-x"), metavar="SPEC",
+                   help="x values of the points [default 3 spanning the axis]")
+    g.add_argument("--sim-y", type=_spec_type("sim-y"), metavar="SPEC",
+                   help="y values of the points [default 3 spanning the axis]")
+    g.add_argument("--seeds", type=_positive_int("seeds"), default=4,
+                   help="replicates per d [default 4]")
+    g.add_argument("--seed", type=_nonneg_int, default=0, help="root seed [default 0]")
+    g.add_argument("--cache", metavar="DIR", help="resumable cache folder")
+    g.add_argument("--jobs", type=_positive_int("jobs"), default=1, help="worker processes [1]")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_phase)
 
     p = sub.add_parser("validate", formatter_class=fmt, epilog=SPEC_HELP + """
@@ -684,7 +710,9 @@ time at 3 rungs x 8 seeds, against 68% for a normal); see simulate.validate.
                        description="Regenerate the figure set: (a) double descent in tau for "
                                    "several lambda, (b) non-monotone alpha dependence, (c) kappa "
                                    "transition with ridge/Bayes and dMMSE baselines, (d) phase "
-                                   "diagram. --quick: CI size (small d, few seeds, coarse grids).",
+                                   "diagram. --quick: CI size (small d, few seeds, coarse grids). "
+                                   "Full size (the shipped gallery): d = 80, 8 seeds, every "
+                                   "simulated point also extrapolated to d = inf over d = 40, 60, 80.",
                        epilog=BOUNDARY_HELP)
     p.add_argument("outdir", help="output folder (created if missing)")
     p.add_argument("--quick", action="store_true",
@@ -696,6 +724,12 @@ time at 3 rungs x 8 seeds, against 68% for a normal); see simulate.validate.
     g = p.add_argument_group("finite-d simulation (defaults depend on --quick)")
     g.add_argument("--d", type=_positive_int("d", 2), help="dimension d [quick 20, full 80]")
     g.add_argument("--seeds", type=_positive_int("seeds"), help="replicates [quick 2, full 8]")
+    g.add_argument("--extrapolate", type=_ladder, metavar="D1,D2,...",
+                   help="also draw every simulated point extrapolated to d = inf over this ladder "
+                        "(its largest d replaces --d) [quick: none; full: 40,60,80, or d/2,3d/4,d "
+                        "with --d]")
+    g.add_argument("--no-extrapolate", action="store_true",
+                   help="finite-d points only, also at full size")
     g.add_argument("--seed", type=_nonneg_int, default=0, help="root seed [default 0]")
     g.add_argument("--cache", metavar="DIR", help="resumable cache folder")
     g.add_argument("--jobs", type=_positive_int("jobs"), default=1, help="worker processes [1]")

@@ -145,8 +145,9 @@ def learning_curves(x_name, x, *, series=None, errors=("icl", "idg"), sim=None, 
         for e in errors:
             ax.plot(x, th[e], LINESTYLE[e], color=c, lw=1.6)
             drawn.append(th[e])
-        if sim is not None:
-            _sim_points(ax, sim, x_name, s_name, v, errors, c)
+        if sim is not None:  # faded next to extrapolated points: those are what meets the theory
+            _sim_points(ax, sim, x_name, s_name, v, errors, c,
+                        **({} if extrap is None else {"alpha": 0.45, "ms": 3.5}))
         if extrap is not None:
             _sim_points(ax, extrap, x_name, s_name, v, errors, c, marker=EXTRAP_MARKER, ms=5.5)
     ax.set_xscale("log" if logx else "linear")
@@ -162,7 +163,7 @@ def learning_curves(x_name, x, *, series=None, errors=("icl", "idg"), sim=None, 
     return ax
 
 
-def _sim_points(ax, sim, x_name, s_name, v, errors, color, marker=MARKER, ms=4.5):
+def _sim_points(ax, sim, x_name, s_name, v, errors, color, marker=MARKER, ms=4.5, alpha=1.0):
     xs = _column(sim, x_name)
     keep = np.ones(xs.shape, bool) if s_name is None else np.isclose(_column(sim, s_name), v,
                                                                    rtol=1e-12, atol=0)
@@ -171,7 +172,7 @@ def _sim_points(ax, sim, x_name, s_name, v, errors, color, marker=MARKER, ms=4.5
         ax.errorbar(xs[keep][order], _column(sim, f"{e}_mean")[keep][order],
                     yerr=_column(sim, f"{e}_sem")[keep][order], fmt=marker[e], ms=ms,
                     color=color, mfc=color if e == "icl" else "white", mew=1.1, capsize=2,
-                    elinewidth=1, ls="none", zorder=3)
+                    elinewidth=1, ls="none", zorder=3, alpha=alpha)
 
 
 def _legends(ax, s_name, s_values, colors, errors, sim, extra=(), extrap=None):
@@ -291,10 +292,16 @@ def _edges(v, log):
 
 
 def phase_diagram(x_name, x, y_name, y, *, quantity="relgap", threshold=0.5, ax=None,
-                  logx=True, logy=True, cmap=None, **params):
+                  logx=True, logy=True, cmap=None, points=None, **params):
     """Figure (d): heat map of ``quantity`` over two parameters, with the memorisation/ICL
     boundary: the contour relgap = ``threshold`` (solid white), and the asymptotic line kappa = 1
-    (dashed) when kappa is an axis. Criterion and its tau, alpha -> inf limit: docs/cli.md."""
+    (dashed) when kappa is an axis. Criterion and its tau, alpha -> inf limit: docs/cli.md.
+
+    ``points``: simulated values of ``quantity`` to overlay (columns ``x_name``, ``y_name``,
+    ``value``, ``se``, ``ladder``, ``n_seeds``; e.g. extrapolated to d -> inf by
+    :func:`icl_asymptotics.figures.extrapolated_quantity`): circles filled with the same colour
+    scale, labelled ``value +- se``; a point agrees with the map when its fill matches the
+    background."""
     if quantity not in QUANTITY_LABEL:
         raise ValueError(f"quantity must be one of {', '.join(QUANTITY_LABEL)}; got {quantity!r}")
     if not 0 < threshold < 1:
@@ -338,6 +345,19 @@ def phase_diagram(x_name, x, y_name, y, *, quantity="relgap", threshold=0.5, ax=
     ax.set_ylabel(AXIS_LABEL[y_name])
     if not ax.get_title():
         ax.set_title(param_text({p: v for p, v in params.items() if p not in (x_name, y_name)}))
+    if points is not None:
+        px, py = _column(points, x_name), _column(points, y_name)
+        val, se = _column(points, "value"), _column(points, "se")
+        ok = np.isfinite(val)
+        ax.scatter(px[ok], py[ok], c=val[ok], cmap=mesh.cmap, norm=mesh.norm, s=70,
+                   edgecolors="k", linewidths=1.2, zorder=5)
+        ax.scatter(px[~ok], py[~ok], marker="x", color="r", s=50, zorder=5)
+        for xi, yi, v, e in zip(px[ok], py[ok], val[ok], se[ok]):
+            ax.annotate(f"{v:.2g}$\\pm${e:.1g}", (xi, yi), xytext=(6, 5), textcoords="offset points",
+                        fontsize=7, color="k", zorder=6,
+                        bbox={"boxstyle": "round,pad=0.15", "fc": "w", "ec": "none", "alpha": 0.75})
+        handles.append(Line2D([], [], marker="o", color="0.6", mec="k", ls="none",
+                              label=extrap_label(points).replace("\n", " ", 1)))
     if handles:
         ax.legend(handles=handles, loc="upper right", facecolor="0.92")
     return ax

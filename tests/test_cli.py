@@ -368,3 +368,31 @@ def test_curve_extrapolate_plots_the_validation_estimates(capsys, tmp_path, monk
         v = simulate.validate(float(tau), 2.0, 1.0, 0.1, 0.0, d=(8, 12), n_seeds=2, seed=0)
         assert extrap["icl_mean"][i] == v.icl.estimate and extrap["idg_sem"][i] == v.idg.se  # same call
         assert extrap["icl_z"][i] == v.icl.z
+
+
+def test_phase_extrapolate_overlays_the_validation_quantity(capsys, tmp_path, monkeypatch):
+    """``phase --extrapolate`` overlays the relative gap of the d -> inf estimates of
+    simulate.validate at the sim-x x sim-y points."""
+    import simulate
+    from icl_asymptotics import plot
+
+    handed = []
+    original = plot.phase_diagram
+
+    def spy(*args, **kwargs):
+        handed.append(kwargs.get("points"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(plot, "phase_diagram", spy)
+    fig = tmp_path / "p.png"
+    rc, _, err = run(["phase", "--kappa", "log:0.1:10:12", "--tau", "log:0.5:20:13", "--extrapolate",
+                      "8,12", "--sim-x", "2", "--sim-y", "3", "--seeds", "2", "--no-progress",
+                      "-o", str(fig)], capsys)
+    assert rc == 0, err
+    assert _is_png(fig)
+    pts, = handed
+    v = simulate.validate(3.0, 2.0, 2.0, 0.1, 0.0, d=(8, 12), n_seeds=2, seed=0)
+    assert list(pts["kappa"]) == [2.0] and list(pts["tau"]) == [3.0]
+    # the same numbers, one division: rounding only
+    assert pts["value"][0] == pytest.approx(1 - v.idg.estimate / v.icl.estimate, rel=1e-14)
+    assert np.isfinite(pts["se"][0]) and pts["se"][0] > 0
