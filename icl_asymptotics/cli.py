@@ -396,14 +396,15 @@ VALIDATE_COLUMNS = ("d", "n_seeds", "l", "k", "n", "icl_mean", "icl_sem", "idg_m
 
 
 def validate_columns(v) -> dict:
-    """One validation as columns: a row per ``d`` (means +- sem, sizes) and a last row ``d = inf``
-    holding the extrapolation (``*_mean`` = estimate, ``*_sem`` = its se) with the theory, ``z``,
-    ``chi2`` and ``dof`` of each error (empty on the finite-d rows)."""
+    """One validation as columns: the parameters, a row per ``d`` (means +- sem, sizes) and a last
+    row ``d = inf`` holding the extrapolation (``*_mean`` = estimate, ``*_sem`` = its se) with the
+    theory, ``z``, ``chi2`` and ``dof`` of each error (empty on the finite-d rows)."""
     rows = [dict(r) for r in v.rows]
     rows.append({"d": math.inf, "n_seeds": v.n_seeds, "l": None, "k": None, "n": None,
                  "icl_mean": v.icl.estimate, "icl_sem": v.icl.se,
                  "idg_mean": v.idg.estimate, "idg_sem": v.idg.se})
-    cols = {c: [r.get(c) for r in rows] for c in VALIDATE_COLUMNS}
+    cols = {p: [v.params[p]] * len(rows) for p in PARAMS}  # a self-describing file
+    cols.update({c: [r.get(c) for r in rows] for c in VALIDATE_COLUMNS})
     for e, fit in (("icl", v.icl), ("idg", v.idg)):
         for f in ("theory", "z", "chi2", "dof"):
             cols[f"{e}_{f}"] = [None] * len(v.rows) + [getattr(fit, f)]
