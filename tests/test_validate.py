@@ -143,6 +143,7 @@ def test_extrapolate_bad_input(kwargs, match):
     (dict(seed=-1), "seed must be an integer >= 0"),
     (dict(tau=-1.0), "tau"),
     (dict(solver="nope"), "solver"),
+    (dict(common_random_numbers=True), "common_random_numbers"),
     (dict(frobnicate=1, cache_dir="x"), "cache_dir and n_jobs"),
 ])
 def test_validate_bad_input_before_any_work(kwargs, match, monkeypatch):
