@@ -159,7 +159,8 @@ def _ladder(text):
     try:
         ds = [int(t) for t in str(text).split(",")]
     except ValueError:
-        raise argparse.ArgumentTypeError(f"a d ladder is a comma list of integers >= 2; got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"a d ladder is a comma list of integers >= 2; "
+                                         f"got {text!r}") from None
     if any(v < 2 for v in ds) or len(set(ds)) < 2:
         raise argparse.ArgumentTypeError(f"a d ladder needs at least 2 distinct integers >= 2; got {text!r}")
     return tuple(sorted(set(ds)))
@@ -325,7 +326,8 @@ def cmd_curve(args) -> int:
         raise CLIError("--extrapolate fits the d ladder as independent measurements; "
                        "--common-random-numbers would correlate them")
     if args.extrapolate is not None and args.seeds < 2:
-        raise CLIError(f"--extrapolate needs --seeds >= 2 (each mean needs a standard error); got {args.seeds}")
+        raise CLIError(f"--extrapolate needs --seeds >= 2 (each mean needs a standard error); "
+                       f"got {args.seeds}")
     if args.simulate or args.extrapolate is not None:
         sim_x = args.sim_x.values if args.sim_x is not None else _default_sim_x(specs[x])
         check(x, sim_x)
@@ -423,7 +425,8 @@ def cmd_validate(args) -> int:
     points = _validation_grid(args)
     figure = args.output is not None and os.path.splitext(args.output)[1].lower() in FIGURE_SUFFIXES
     if args.seeds < 2:
-        raise CLIError(f"--seeds must be an integer >= 2 (each mean needs a standard error); got {args.seeds}")
+        raise CLIError(f"--seeds must be an integer >= 2 (each mean needs a standard error); "
+                       f"got {args.seeds}")
     if args.common_random_numbers:
         raise CLIError("validate fits the d ladder as independent measurements; "
                        "--common-random-numbers would correlate them")

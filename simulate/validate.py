@@ -88,21 +88,25 @@ def extrapolate(d, mean, sem, *, order: int = 1, theory=None) -> Extrapolation:
     mean = np.asarray(mean, dtype=np.float64).ravel()
     sem = np.asarray(sem, dtype=np.float64).ravel()
     if not d_arr.size == mean.size == sem.size:
-        raise ValueError(f"d, mean and sem must have the same length; got {d_arr.size}, {mean.size}, {sem.size}")
+        raise ValueError(f"d, mean and sem must have the same length; "
+                         f"got {d_arr.size}, {mean.size}, {sem.size}")
     for v in d_arr:
         check_d(float(v))
     n_distinct = np.unique(d_arr).size
     if n_distinct != d_arr.size:
-        raise ValueError(f"d must be distinct dimensions (average replicates per d first); got {d_arr.tolist()}")
+        raise ValueError(f"d must be distinct dimensions (average replicates per d first); "
+                         f"got {d_arr.tolist()}")
     if n_distinct < 2:
-        raise ValueError(f"d needs at least 2 distinct dimensions to extrapolate in 1/d; got {d_arr.tolist()}")
+        raise ValueError(f"d needs at least 2 distinct dimensions to extrapolate in 1/d; "
+                         f"got {d_arr.tolist()}")
     if n_distinct < order + 1:
         raise ValueError(f"order={order} needs at least {order + 1} distinct d (one per coefficient); "
                          f"got {n_distinct}")
     if not np.all(np.isfinite(mean)):
         raise ValueError(f"mean must be finite; got {mean.tolist()}")
     if not np.all(np.isfinite(sem) & (sem > 0)):
-        raise ValueError(f"sem must be finite and > 0 (at least 2 distinct replicates per d); got {sem.tolist()}")
+        raise ValueError(f"sem must be finite and > 0 (at least 2 distinct replicates per d); "
+                         f"got {sem.tolist()}")
     x = 1.0 / d_arr
     basis = np.stack([x ** j for j in range(order + 1)], axis=1)
     a = basis / sem[:, None]

@@ -215,3 +215,20 @@ def test_full_size_build_extrapolates_over_the_ladder(monkeypatch):
     ext = record["extrapolation"]
     assert ext["ladder"] == [6, 8] and len(ext["points"]) == len(ks)
     assert record["d"] == 8 and all(np.isfinite(p["icl_z"]) for p in ext["points"])
+
+
+def test_extrapolated_quantity_propagates_independent_errors():
+    """relgap = 1 - idg/icl and gap = icl - idg from the d -> inf estimates; se by first-order
+    propagation with independent errors, written out here from the partial derivatives."""
+    cols = {"icl_mean": np.array([1.2, 0.8]), "icl_sem": np.array([0.03, 0.02]),
+            "idg_mean": np.array([0.7, 0.75]), "idg_sem": np.array([0.02, 0.01])}
+    a, sa, b, sb = cols["icl_mean"], cols["icl_sem"], cols["idg_mean"], cols["idg_sem"]
+    rel = figures.extrapolated_quantity(cols, "relgap")
+    np.testing.assert_allclose(rel["value"], 1 - b / a, rtol=1e-15)  # same arithmetic
+    # d(1 - b/a)/da = b/a^2, d/db = -1/a; two algebraically equal forms: rounding only
+    np.testing.assert_allclose(rel["se"], np.hypot(b / a ** 2 * sa, sb / a), rtol=1e-13)
+    gap = figures.extrapolated_quantity(cols, "gap")
+    np.testing.assert_allclose(gap["se"], np.sqrt(sa ** 2 + sb ** 2), rtol=1e-15)
+    assert figures.extrapolated_quantity(cols, "e_idg")["se"] is cols["idg_sem"]
+    with pytest.raises(ValueError, match="quantity"):
+        figures.extrapolated_quantity(cols, "nope")
