@@ -24,7 +24,7 @@ from simulate.io import atomic_path
 SIZES = {
     "quick": {"d": 20, "n_seeds": 2, "n_theory": 120, "n_phase": 48, "n_contexts": 2000,
               "ladder": None},
-    "full": {"d": 80, "n_seeds": 8, "n_theory": 400, "n_phase": 160, "n_contexts": 2000,
+    "full": {"d": 80, "n_seeds": 8, "n_theory": 400, "n_phase": 160, "n_contexts": 20000,
              "ladder": (40, 60, 80)},
 }
 FIGURES = {
