@@ -2,7 +2,8 @@
 
 For each point of ``POINTS`` the simulator runs a ladder of d (``--d``, default 32,48,64) with
 ``--seeds`` replicates (the sweep cache makes reruns free), and the gap ``sim(d) - theory(d)`` is
-extrapolated to 1/d = 0 by weighted least squares (model ``g0 + g1/d``, weights 1/sem^2). The
+extrapolated to 1/d = 0 by weighted least squares (model ``g0 + g1/d``, weights 1/sem^2;
+:func:`simulate.extrapolate`). The
 theory at each d uses the covariances *at that d* (a power law ``i^-p`` changes with d), so the gap
 isolates the finite-size error of the formula; ``theory`` in the table is the largest-d value.
 Prints a Markdown table and a JSON record (``--json`` to write it).
@@ -63,16 +64,6 @@ POINTS = {
 }
 
 
-def wls(x, y, se):
-    """Weighted least squares of ``y = a + b x`` (weights ``1/se^2``): ``(a, se_a, chi2, dof)``."""
-    x, y, w = np.asarray(x, float), np.asarray(y, float), 1.0 / np.asarray(se, float) ** 2
-    X = np.stack([np.ones_like(x), x], axis=1)
-    cov = np.linalg.inv(X.T @ (X * w[:, None]))
-    beta = cov @ (X.T @ (w * y))
-    chi2 = float(np.sum(w * (y - X @ beta) ** 2))
-    return float(beta[0]), float(np.sqrt(cov[0, 0])), chi2, len(x) - 2
-
-
 def verify(name, ds, n_seeds, seed=0, jobs=1, cache=None, progress=False):
     params, task_cov, test_cov, alpha_test = POINTS[name]
     rows = []
@@ -91,9 +82,9 @@ def verify(name, ds, n_seeds, seed=0, jobs=1, cache=None, progress=False):
                          idg_sem=simulate.mean_sem(idg)[1], theory_icl=th_icl, theory_idg=th_idg))
     out = dict(point=name, params=params, alpha_test=alpha_test, ladder=rows)
     for e in ("icl", "idg"):
-        x = [1.0 / r["d"] for r in rows]
         gap = [r[e] - r["theory_" + e] for r in rows]
-        g0, se, chi2, dof = wls(x, gap, [r[e + "_sem"] for r in rows])
+        fit = simulate.extrapolate([r["d"] for r in rows], gap, [r[e + "_sem"] for r in rows], theory=0.0)
+        g0, se, chi2, dof = fit.estimate, fit.se, fit.chi2, fit.dof
         th = rows[-1]["theory_" + e]
         out[e] = dict(theory=th, extrapolated=th + g0, se=se, rel_gap=g0 / th, z=g0 / se, chi2=chi2, dof=dof)
     return out

@@ -19,9 +19,13 @@ from simulate.io import atomic_path
 
 
 # Figure parameters (chosen here, paper-style; rho = 0.1 throughout) and the two run sizes.
+# Full size also extrapolates every simulated point to d = inf over the ladder (its largest d is
+# the finite-d point drawn next to it; the same replicates).
 SIZES = {
-    "quick": {"d": 20, "n_seeds": 2, "n_theory": 120, "n_phase": 48, "n_contexts": 2000},
-    "full": {"d": 80, "n_seeds": 8, "n_theory": 400, "n_phase": 160, "n_contexts": 20000},
+    "quick": {"d": 20, "n_seeds": 2, "n_theory": 120, "n_phase": 48, "n_contexts": 2000,
+              "ladder": None},
+    "full": {"d": 80, "n_seeds": 8, "n_theory": 400, "n_phase": 160, "n_contexts": 20000,
+             "ladder": (40, 60, 80)},
 }
 FIGURES = {
     "a": {"file": "a_double_descent", "what": "double descent of e_ICL, e_IDG in tau",
@@ -120,6 +124,102 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
     return cols
 
 
+def extrapolated_summary(grid, *, ladder, n_seeds, seed=0, order=1, cache_dir=None, n_jobs=1,
+                         progress=True, options=None, with_raw=False, model=None):
+    """:func:`simulate.validate` at every point of ``grid`` (dict of parameter -> value(s),
+    Cartesian product) as columns: the parameters, ``ladder`` (text ``"40,60,80"``), ``n_seeds``,
+    ``icl_mean, icl_sem, idg_mean, idg_sem`` (the ``d -> inf`` estimates and their standard
+    errors, so the plot draws them like simulation points), ``icl_z, idg_z``, ``icl_chi2,
+    idg_chi2``, ``dof`` and the theory ``e_icl, e_idg``. A point whose simulation failed has NaN
+    estimates (counted in ``n_failed``, 0 or 1). ``with_raw``: also return the finite-d points at
+    the ladder's largest d (columns as :func:`simulate_summary`; the same replicates, not a
+    second simulation) as ``(extrapolated, raw)``."""
+    from simulate import validate
+
+    full = {p: np.atleast_1d(np.asarray(grid.get(p, 0.0 if p == "lam" else np.nan), float))
+            for p in PARAMS}
+    missing = [p for p in PARAMS if np.isnan(full[p]).any()]
+    if missing:
+        raise ValueError(f"simulation grid is missing parameter(s) {', '.join(missing)}")
+    from asymptotics.params import cartesian
+
+    flat = cartesian(**full)
+    points = [{p: float(flat[p][i]) for p in PARAMS} for i in range(flat["tau"].size)]
+    from simulate import sizes
+
+    for p in points:  # all sizes checked before any simulation
+        sizes(min(ladder), p["tau"], p["alpha"], p["kappa"])
+    rows, raw = [], []
+    bar = _bar(points, progress)
+    for p in bar:
+        try:
+            v = validate(**p, d=ladder, n_seeds=n_seeds, seed=seed, order=order, cache_dir=cache_dir,
+                         n_jobs=n_jobs, progress=False, **dict(options or {}),
+                         **{k: val for k, val in (model or {}).items() if val is not None})
+        except RuntimeError:  # recorded as a failed point, the figure goes on
+            rows.append({**p, "n_failed": 1})
+            raw.append({**p, "d": max(ladder), "n_ok": 0, "n_failed": n_seeds})
+            continue
+        top = v.rows[-1]
+        raw.append({**p, "d": top["d"], "n_ok": n_seeds, "n_failed": 0,
+                    **{k: top[k] for k in ("icl_mean", "icl_sem", "idg_mean", "idg_sem")}})
+        row = {**p, "n_failed": 0}
+        for e in ("icl", "idg"):
+            fit = getattr(v, e)
+            row.update({f"{e}_mean": fit.estimate, f"{e}_sem": fit.se, f"{e}_z": fit.z,
+                        f"{e}_chi2": fit.chi2, f"e_{e}": fit.theory})
+        row["dof"] = v.icl.dof
+        rows.append(row)
+    names = [*PARAMS, "icl_mean", "icl_sem", "idg_mean", "idg_sem", "icl_z", "idg_z", "icl_chi2",
+             "idg_chi2", "dof", "e_icl", "e_idg", "n_failed"]
+    cols = {c: np.array([r.get(c, np.nan) for r in rows], float) for c in names}
+    cols["ladder"] = np.array([",".join(map(str, sorted(set(ladder))))] * len(rows))
+    cols["n_seeds"] = np.full(len(rows), int(n_seeds))
+    if not with_raw:
+        return cols
+    raw_cols = {c: np.array([r.get(c, np.nan) for r in raw], float)
+                for c in (*PARAMS, "icl_mean", "icl_sem", "idg_mean", "idg_sem")}
+    for c in ("d", "n_ok", "n_failed"):
+        raw_cols[c] = np.array([int(r[c]) for r in raw])
+    raw_cols["n_seeds"] = np.full(len(raw), int(n_seeds))
+    raw_cols["seed"] = np.full(len(raw), int(seed))
+    raw_cols["e_icl"], raw_cols["e_idg"] = cols["e_icl"], cols["e_idg"]
+    return cols, raw_cols
+
+
+def extrapolated_quantity(cols, quantity):
+    """The phase-diagram ``quantity`` (``relgap``, ``gap``, ``e_icl``, ``e_idg``) from columns of
+    :func:`extrapolated_summary`, as ``value`` and ``se`` columns added to a copy. For ``gap`` and
+    ``relgap = 1 - e_IDG/e_ICL`` the se is first-order error propagation from the two estimates'
+    se, treating them as independent: they come from the same trained models and are positively
+    correlated, which makes the true se of a difference or ratio smaller, so this one is an upper
+    bound to first order."""
+    icl, idg = np.asarray(cols["icl_mean"], float), np.asarray(cols["idg_mean"], float)
+    s_icl, s_idg = np.asarray(cols["icl_sem"], float), np.asarray(cols["idg_sem"], float)
+    if quantity == "e_icl":
+        value, se = icl, s_icl
+    elif quantity == "e_idg":
+        value, se = idg, s_idg
+    elif quantity == "gap":
+        value, se = icl - idg, np.hypot(s_icl, s_idg)
+    elif quantity == "relgap":
+        value = 1.0 - idg / icl
+        se = np.abs(idg / icl) * np.hypot(s_idg / idg, s_icl / icl)
+    else:
+        raise ValueError(f"quantity must be one of relgap, gap, e_icl, e_idg; got {quantity!r}")
+    return dict(cols, value=value, se=se)
+
+
+def _bar(items, enabled):
+    if not enabled:
+        return items
+    try:
+        from tqdm.auto import tqdm
+    except ImportError:
+        return items
+    return tqdm(items, desc="extrapolate", unit="point")
+
+
 def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):
     """dMMSE Monte Carlo at each finite kappa, as columns ``kappa, icl_mean, icl_sem, idg_mean,
     idg_sem, d, n_contexts``: replicate 0 of :func:`simulate.dmmse_replicate`, the same function (and
@@ -142,49 +242,106 @@ def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):
 # ----------------------------------------------------------------------------- CLI figures
 def curve_figure(x_name, x, *, series=None, logx=False, logy=False, errors=("icl", "idg"),
                  sim_x=None, d=40, n_seeds=4, seed=0, cache_dir=None, n_jobs=1, progress=True,
-                 title=None, options=None, model=None, **params):
+                 title=None, options=None, extrapolate=None, raw=True, order=1, model=None, **params):
     """Learning-curve figure (``icl-asymptotics curve``): theory against ``x_name`` and, if
-    ``sim_x`` is given, simulation points at those x values for every series value."""
+    ``sim_x`` is given, simulation points at those x values for every series value: finite-d
+    points at ``d`` (if ``raw``) and/or, with ``extrapolate`` (a d ladder), the points
+    extrapolated to ``d = inf`` (:func:`extrapolated_summary`)."""
     from icl_asymptotics import plot
 
-    sim = None
+    sim = extrap = None
     if sim_x is not None:
         grid = dict(params, **{x_name: list(sim_x)})
         if series is not None:
             grid[series[0]] = list(series[1])
-        sim = simulate_summary(grid, d=d, n_seeds=n_seeds, seed=seed, cache_dir=cache_dir,
-                               n_jobs=n_jobs, progress=progress, options=options, model=model)
+        kw = dict(n_seeds=n_seeds, seed=seed, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
+                  options=options, model=model)
+        if extrapolate is not None:
+            extrap = extrapolated_summary(grid, ladder=tuple(extrapolate), order=order, **kw)
+        if raw or extrapolate is None:
+            sim = simulate_summary(grid, d=d, **kw)
     return _figure(lambda ax: plot.learning_curves(x_name, x, series=series, errors=errors, sim=sim,
-                                                   ax=ax, logx=logx, logy=logy, model=model, **params),
+                                                   extrap=extrap, ax=ax, logx=logx, logy=logy, model=model,
+                                                   **params),
                    title=title)
 
 
 def phase_figure(x_name, x, y_name, y, *, quantity="relgap", threshold=0.5, logx=True,
-                 logy=True, title=None, **params):
-    """Phase-diagram figure (``icl-asymptotics phase``)."""
+                 logy=True, title=None, extrapolate=None, sim_x=None, sim_y=None, n_seeds=4, seed=0,
+                 order=1, cache_dir=None, n_jobs=1, progress=True, **params):
+    """Phase-diagram figure (``icl-asymptotics phase``); with ``extrapolate`` (a d ladder) the
+    ``quantity`` extrapolated to d -> inf at the points ``sim_x x sim_y`` is overlaid."""
     from icl_asymptotics import plot
 
+    points = None
+    if extrapolate is not None:
+        grid = dict(params, **{x_name: list(sim_x), y_name: list(sim_y)})
+        cols = extrapolated_summary(grid, ladder=tuple(extrapolate), n_seeds=n_seeds, seed=seed,
+                                    order=order, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
+        points = extrapolated_quantity(cols, quantity)
     return _figure(lambda ax: plot.phase_diagram(x_name, x, y_name, y, quantity=quantity,
                                                  threshold=threshold, ax=ax, logx=logx, logy=logy,
-                                                 **params),
+                                                 points=points, **params),
                    size=(6.4, 4.6), title=title)
+
+
+def validate_figure(validation, *, title=None):
+    """Validation figure of one :class:`simulate.Validation` (``icl-asymptotics validate -o``)."""
+    from icl_asymptotics import plot
+
+    return _figure(lambda ax: plot.extrapolation(validation.rows, {"icl": validation.icl,
+                                                                   "idg": validation.idg},
+                                                 ax=ax, params=validation.params),
+                   size=(8.4, 4.0), title=title)
+
+
+def zscore_figure(points, validations, *, title=None):
+    """z-scores of a grid of validations (None for a failed point: drawn as NaN, no bar)."""
+    from icl_asymptotics import plot
+
+    varying = [k for k in points[0] if len({p[k] for p in points}) > 1]
+    labels = [", ".join(f"{k}={p[k]:g}" for k in varying) for p in points]
+    if title is None:
+        title = plot.param_text({k: v for k, v in points[0].items() if k not in varying})
+    z = {e: [np.nan if v is None else getattr(v, e).z for v in validations] for e in ("icl", "idg")}
+    return _figure(lambda ax: plot.z_scores(labels, z["icl"], z["idg"], ax=ax),
+                   size=(max(6.0, 0.45 * len(points) + 3.0), 4.2), title=title)
 
 
 # ----------------------------------------------------------------------------- the figure set
 def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cache_dir=None,
-          n_jobs=1, progress=False):
+          n_jobs=1, progress=False, ladder="size"):
     """One figure of the set (``name`` in ``FIGURES``: 'a', 'b', 'c', 'd') at quick or full
-    size. Returns ``(figure, record)`` where ``record`` lists what was computed (for the
-    manifest)."""
+    size. ``ladder``: the d ladder over which every simulated point is also extrapolated to
+    d = inf (``"size"``: the size's default, none for quick; None: no extrapolation); ``d`` is
+    then the ladder's largest d. Returns ``(figure, record)`` where ``record`` lists what was
+    computed (for the manifest)."""
     if name not in FIGURES:
         raise ValueError(f"figure name must be one of {', '.join(FIGURES)}; got {name!r}")
     size = "quick" if quick else "full"
     spec, z = FIGURES[name], SIZES[size]
+    if isinstance(ladder, str) and ladder == "size":
+        ladder = z["ladder"]
+        if ladder is not None and d is not None:  # the size's ladder shape (d/2, 3d/4, d) at this d
+            ladder = tuple(int(round(d * v / ladder[-1])) for v in ladder)
+    if ladder is not None:
+        ladder = tuple(sorted(set(int(v) for v in ladder)))
+        if len(ladder) < 2:
+            raise ValueError(f"ladder needs at least 2 distinct d; got {ladder}")
+        d = ladder[-1]
     d = z["d"] if d is None else d
     n_seeds = z["n_seeds"] if n_seeds is None else n_seeds
     sim_kw = dict(d=d, n_seeds=n_seeds, seed=seed, cache_dir=cache_dir, n_jobs=n_jobs,
                   progress=progress)
     from icl_asymptotics import plot
+
+    def simulated(grid):
+        """Finite-d columns at d, and (with a ladder) the extrapolated ones, for ``grid``."""
+        if ladder is None:
+            return {"sim": simulate_summary(grid, **sim_kw)}
+        ext, raw = extrapolated_summary(grid, ladder=ladder, with_raw=True,
+                                        **{k: v for k, v in sim_kw.items() if k != "d"})
+        return {"sim": raw, "extrap": ext}
 
     p = spec["params"]
     record = {"figure": name, "what": spec["what"], "size": size, "params": p}
@@ -192,8 +349,7 @@ def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cach
         tau = np.geomspace(*spec["tau"], 2 * z["n_theory"] + 1)  # odd count puts tau = 1 on it
         kw = dict(p)
         if simulate:
-            kw["sim"] = simulate_summary(dict(p, tau=spec["sim_tau"][size], lam=spec["lams"]),
-                                         **sim_kw)
+            kw.update(simulated(dict(p, tau=spec["sim_tau"][size], lam=spec["lams"])))
             record["sim_tau"] = spec["sim_tau"][size]
         fn, args = plot.double_descent, (tau, spec["lams"])
         record["lams"] = spec["lams"]
@@ -201,8 +357,7 @@ def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cach
         alpha = np.geomspace(*spec["alpha"], z["n_theory"])
         kw = dict(p)
         if simulate:
-            kw["sim"] = simulate_summary(
-                dict(p, alpha=spec["sim_alpha"][size], kappa=spec["kappas"]), **sim_kw)
+            kw.update(simulated(dict(p, alpha=spec["sim_alpha"][size], kappa=spec["kappas"])))
             record["sim_alpha"] = spec["sim_alpha"][size]
         fn, args = plot.alpha_dependence, (alpha, spec["kappas"])
         record["kappas"] = spec["kappas"]
@@ -211,7 +366,7 @@ def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cach
         kw = dict(p)
         if simulate:
             ks = spec["sim_kappa"][size]
-            kw["sim"] = simulate_summary(dict(p, kappa=ks), **sim_kw)
+            kw.update(simulated(dict(p, kappa=ks)))
             kw["dmmse"] = dmmse_points(ks, d=d, alpha=p["alpha"], rho=p["rho"],
                                        n_contexts=z["n_contexts"], seed=seed)
             record.update(sim_kappa=ks, dmmse_contexts=z["n_contexts"])
@@ -224,12 +379,20 @@ def build(name, *, quick=True, simulate=True, d=None, n_seeds=None, seed=0, cach
         record["threshold"] = spec["threshold"]
     if "sim" in kw:
         record.update(d=int(d), n_seeds=int(n_seeds), seed=int(seed))
+    if "extrap" in kw:
+        ext = kw["extrap"]
+        record["extrapolation"] = {
+            "ladder": list(ladder), "model": "e_inf + c1/d, weighted least squares (simulate.validate)",
+            "points": [{**{p: float(ext[p][i]) for p in PARAMS},
+                        **{f"{e}_{f}": float(ext[f"{e}_{g}"][i]) for e in ("icl", "idg")
+                           for f, g in (("estimate", "mean"), ("se", "sem"), ("z", "z"))}}
+                       for i in range(len(ext["tau"]))]}
     fig = _figure(lambda ax: fn(*args, ax=ax, **kw), size=(6.4, 4.6) if name == "d" else (7.6, 4.0))
     return fig, record
 
 
 def reproduce(outdir, *, quick=True, simulate=True, fmt="png", d=None, n_seeds=None, seed=0,
-              cache_dir=None, n_jobs=1, progress=True, only=None):
+              cache_dir=None, n_jobs=1, progress=True, only=None, ladder="size"):
     """Write the figure set into ``outdir`` (each file atomically) and ``manifest.json``.
     Returns the list of paths written."""
     from icl_asymptotics import __version__
@@ -240,7 +403,8 @@ def reproduce(outdir, *, quick=True, simulate=True, fmt="png", d=None, n_seeds=N
     written, records = [], []
     for name in names:
         fig, record = build(name, quick=quick, simulate=simulate, d=d, n_seeds=n_seeds,
-                            seed=seed, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
+                            seed=seed, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress,
+                            ladder=ladder)
         path = os.path.join(outdir, f"{FIGURES[name]['file']}.{fmt}")
         save(fig, path)
         record["file"] = os.path.basename(path)

@@ -30,6 +30,11 @@ SIZES = {"quick": {"d": 16, "n_seeds": 2}, "full": {"d": 32, "n_seeds": 6}}
 PARAMS = {"tau": 4.0, "alpha": 2.0, "rho": 0.1, "lam": 0.0}
 P = 0.9
 NAMES = ("alignment", "kappa", "alpha_test")
+WHAT = {"alignment": "e_ICL against the alignment ratio: one straight line per kappa, whatever C_te",
+        "kappa": "e_ICL against kappa for aligned, isotropic and anti-aligned test tasks",
+        "alpha_test": "e_ICL against the test context length for several training lengths"}
+#: Said on every figure: the simulated points are finite d, the curves d -> inf for that spectrum.
+FINITE_D = "points: simulation at d = {d} ({n} seeds), above the curves by O(1/d)"
 
 
 def _rotated(lam, angle=np.pi / 3):
@@ -102,8 +107,8 @@ def build(name, *, quick=True, simulate=True, seed=0, cache_dir=None, n_jobs=1, 
             ax.set_xlabel("alignment ratio  $e_{align}(C_{te}) / e_{align}(I)$")
             ax.set_ylabel(r"$e_{\mathrm{ICL}}$")
             ax.legend(fontsize=7, ncol=2)
-            ax.set_title(f"power-law tasks $i^{{-{P}}}$ at d = {d}; points: simulation at d = {d}, "
-                         f"{z['n_seeds']} seeds", fontsize=8)
+            ax.set_title(f"power-law tasks $i^{{-{P}}}$ at d = {d}, tau = {PARAMS['tau']:g}, "
+                         f"alpha = {PARAMS['alpha']:g}; " + FINITE_D.format(d=d, n=z["n_seeds"]), fontsize=8)
         return _figure(draw, size=(7.0, 4.4)), record
 
     if name == "kappa":
@@ -126,8 +131,8 @@ def build(name, *, quick=True, simulate=True, seed=0, cache_dir=None, n_jobs=1, 
             ax.set_xlabel(plot.AXIS_LABEL["kappa"])
             ax.set_ylabel("test error")
             ax.legend(fontsize=8)
-            ax.set_title(f"power-law tasks $i^{{-{P}}}$, d = {d}, tau = {PARAMS['tau']:g}, "
-                         f"alpha = {PARAMS['alpha']:g}", fontsize=8)
+            ax.set_title(f"power-law tasks $i^{{-{P}}}$, tau = {PARAMS['tau']:g}, alpha = {PARAMS['alpha']:g}; "
+                         + FINITE_D.format(d=d, n=z["n_seeds"]), fontsize=8)
         return _figure(draw), record
 
     alpha_test = np.geomspace(0.1, 30, 120)
@@ -154,8 +159,8 @@ def build(name, *, quick=True, simulate=True, seed=0, cache_dir=None, n_jobs=1, 
         ax.set_xlabel(r"test context length $\alpha_{test} = \ell_{test}/d$")
         ax.set_ylabel(r"$e_{\mathrm{ICL}}$ (isotropic test tasks)")
         ax.legend(fontsize=8)
-        ax.set_title(f"power-law tasks $i^{{-{P}}}$, d = {d}, kappa = {kappa:g}, tau = {PARAMS['tau']:g}",
-                     fontsize=8)
+        ax.set_title(f"power-law tasks $i^{{-{P}}}$, kappa = {kappa:g}, tau = {PARAMS['tau']:g}; "
+                     + FINITE_D.format(d=d, n=z["n_seeds"]), fontsize=8)
     return _figure(draw), record
 
 
@@ -172,9 +177,13 @@ def reproduce(outdir, *, quick=True, simulate=True, seed=0, cache_dir=None, n_jo
         fig, rec = build(name, quick=quick, simulate=simulate, seed=seed, cache_dir=cache_dir,
                          n_jobs=n_jobs, progress=progress)
         rec["file"] = f"structured_{name}.png"
+        rec["what"] = WHAT[name]
         save(fig, os.path.join(outdir, rec["file"]))
         records.append(rec)
-    manifest = {"version": asymptotics.__version__, "figures": records}
+    manifest = {"title": "Structured tasks (docs/THEORY.md section 8)", "version": asymptotics.__version__,
+                "command": "python -c \"from icl_asymptotics import structured_figures as S; "
+                           f"S.reproduce('docs/figures', quick={quick}, cache_dir='cache/sfig')\"",
+                "figures": records}
     with atomic_path(os.path.join(outdir, "manifest_structured.json")) as tmp:
         with open(tmp, "w") as f:
             json.dump(manifest, f, indent=1)

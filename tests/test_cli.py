@@ -142,6 +142,14 @@ def test_simulate_summary_matches_direct_runs(capsys, tmp_path):
     (["simulate", "--d", "10", "--alpha", "0.01"], "alpha"),  # l rounds to 0: simulator refuses
     (["simulate", "--tau", "inf"], "tau"),  # not simulable
     (["reproduce", "out", "--only", "a,z"], "--only"),
+    (["validate", "--d", "40"], "at least 2 distinct"),
+    (["validate", "--d", "40,40"], "at least 2 distinct"),
+    (["validate", "--d", "1,40"], "integers >= 2"),
+    (["validate", "--seeds", "1"], "--seeds must be an integer >= 2"),
+    (["validate", "--d", "40,60", "--order", "2"], "--order 2 needs at least 3"),
+    (["validate", "--common-random-numbers"], "independent"),
+    (["validate", "--tau", "inf"], "tau"),  # not simulable, refused before any simulation
+    (["curve", "--tau", "log:0.1:10:5", "--extrapolate", "40", "-o", "x.png"], "at least 2 distinct"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, needle, capsys, tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
@@ -282,3 +290,109 @@ def test_latex_prints_the_symbolic_export(capsys, tmp_path):
     assert cli.main(["latex", "no_such_formula"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "no_such_formula" in err and "e_icl" in err
+
+
+# ----------------------------------------------------------------------------- validate
+VPOINT = ["--tau", "3", "--alpha", "1", "--kappa", "2", "--rho", "0.25"]
+
+
+def test_validate_csv_is_the_library_validation(capsys, tmp_path):
+    """One point: a row per d and the d = inf row, all equal to simulate.validate called here."""
+    import simulate
+
+    rc, out, err = run(["validate", *VPOINT, "--d", "8,12,16", "--seeds", "3", "--seed", "5",
+                        "--format", "csv", "--no-progress"], capsys)
+    assert rc == 0, err
+    rows = list(csv.DictReader(io.StringIO(out)))
+    v = simulate.validate(3.0, 1.0, 2.0, 0.25, 0.0, d=(8, 12, 16), n_seeds=3, seed=5)
+    assert [r["d"] for r in rows] == ["8", "12", "16", "inf"]
+    for r, want in zip(rows, v.rows):  # repr round trip: exact
+        assert float(r["icl_mean"]) == want["icl_mean"] and float(r["idg_sem"]) == want["idg_sem"]
+        assert int(r["n"]) == want["n"] and r["icl_z"] == ""
+    last = rows[-1]
+    for e in ("icl", "idg"):
+        fit = getattr(v, e)
+        assert float(last[f"{e}_mean"]) == fit.estimate and float(last[f"{e}_sem"]) == fit.se
+        assert float(last[f"{e}_theory"]) == getattr(asymptotics, f"e_{e}")(3.0, 1.0, 2.0, 0.25, 0.0)
+        assert float(last[f"{e}_z"]) == fit.z and int(last[f"{e}_dof"]) == 1
+
+
+def test_validate_grid_figure_and_max_z(capsys, tmp_path):
+    """A grid gives one z-score row per point (and a figure); --max-z turns |z| into an exit status."""
+    fig = tmp_path / "z.png"
+    argv = ["validate", "--tau", "0.5,3", "--alpha", "1", "--kappa", "2", "--rho", "0.25",
+            "--d", "8,12", "--seeds", "2", "--format", "json", "--no-progress", "--cache",
+            str(tmp_path / "cache")]
+    rc, out, err = run(argv + ["-o", str(fig)], capsys)
+    assert rc == 0, err
+    assert _is_png(fig)
+    rows = json.loads(out)
+    assert [r["tau"] for r in rows] == [0.5, 3.0]
+    assert all(isinstance(r["icl_z"], float) and r["d"] == "8,12" for r in rows)
+    worst = max(abs(r[f"{e}_z"]) for r in rows for e in ("icl", "idg"))
+    rc, _, err = run(argv + ["--max-z", str(worst * 1.01)], capsys)  # cached now: instant
+    assert rc == 0, err
+    rc, _, err = run(argv + ["--max-z", str(worst * 0.99)], capsys)
+    assert rc == 1 and "largest |z|" in err and err.count("\n") == 1
+
+
+def test_validate_single_point_figure(capsys, tmp_path):
+    fig = tmp_path / "v.svg"
+    rc, out, err = run(["validate", *VPOINT, "--d", "8,12,16", "--seeds", "2", "--order", "2",
+                        "--no-progress", "-o", str(fig)], capsys)
+    assert rc == 0, err
+    assert fig.read_text().lstrip().startswith("<?xml") and "inf" in out  # table on stdout
+
+
+def test_curve_extrapolate_plots_the_validation_estimates(capsys, tmp_path, monkeypatch):
+    """``curve --extrapolate`` hands the plot the d -> inf estimates +- se of simulate.validate."""
+    import simulate
+    from icl_asymptotics import plot
+
+    handed = []
+    original = plot.learning_curves
+
+    def spy(*args, **kwargs):
+        handed.append((kwargs.get("sim"), kwargs.get("extrap")))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(plot, "learning_curves", spy)
+    fig = tmp_path / "x.png"
+    rc, _, err = run(["curve", "--tau", "log:0.3:5:20", "--sim-x", "0.5,2", "--extrapolate", "8,12",
+                      "--seeds", "2", "--no-progress", "-o", str(fig)], capsys)
+    assert rc == 0, err
+    assert _is_png(fig)
+    (sim, extrap), = handed
+    assert sim is None  # without --simulate only the extrapolated points are drawn
+    for i, tau in enumerate(extrap["tau"]):
+        v = simulate.validate(float(tau), 2.0, 1.0, 0.1, 0.0, d=(8, 12), n_seeds=2, seed=0)
+        assert extrap["icl_mean"][i] == v.icl.estimate and extrap["idg_sem"][i] == v.idg.se  # same call
+        assert extrap["icl_z"][i] == v.icl.z
+
+
+def test_phase_extrapolate_overlays_the_validation_quantity(capsys, tmp_path, monkeypatch):
+    """``phase --extrapolate`` overlays the relative gap of the d -> inf estimates of
+    simulate.validate at the sim-x x sim-y points."""
+    import simulate
+    from icl_asymptotics import plot
+
+    handed = []
+    original = plot.phase_diagram
+
+    def spy(*args, **kwargs):
+        handed.append(kwargs.get("points"))
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(plot, "phase_diagram", spy)
+    fig = tmp_path / "p.png"
+    rc, _, err = run(["phase", "--kappa", "log:0.1:10:12", "--tau", "log:0.5:20:13", "--extrapolate",
+                      "8,12", "--sim-x", "2", "--sim-y", "3", "--seeds", "2", "--no-progress",
+                      "-o", str(fig)], capsys)
+    assert rc == 0, err
+    assert _is_png(fig)
+    pts, = handed
+    v = simulate.validate(3.0, 2.0, 2.0, 0.1, 0.0, d=(8, 12), n_seeds=2, seed=0)
+    assert list(pts["kappa"]) == [2.0] and list(pts["tau"]) == [3.0]
+    # the same numbers, one division: rounding only
+    assert pts["value"][0] == pytest.approx(1 - v.idg.estimate / v.icl.estimate, rel=1e-14)
+    assert np.isfinite(pts["se"][0]) and pts["se"][0] > 0

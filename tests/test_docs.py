@@ -125,8 +125,12 @@ def test_gallery_shows_every_figure_with_its_command():
     manifest = json.loads((ROOT / "docs" / "figures" / "manifest.json").read_text())
     page = pages.gallery_page()
     on_disk = sorted(p.name for p in (ROOT / "docs" / "figures").glob("*.png"))
-    in_manifest = sorted(rec["file"] for rec in manifest["figures"])
+    extras = [json.loads(p.read_text()) for p in pages.extra_manifests(ROOT / "docs" / "figures")]
+    in_manifest = sorted(rec["file"] for m in [manifest, *extras] for rec in m["figures"])
     assert in_manifest == on_disk  # no figure without parameters, no parameters without figure
+    for m in extras:
+        for rec in m["figures"]:
+            assert f"](figures/{rec['file']})" in page
     for rec in manifest["figures"]:
         assert f"](figures/{rec['file']})" in page
         assert f"--only {rec['figure']}" in page

@@ -165,3 +165,70 @@ def test_save_refuses_unknown_format(tmp_path):
     with pytest.raises(ValueError, match="png, pdf or svg"):
         figures.save(fig, tmp_path / "x.jpg")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_extrapolated_points_and_legend_state_the_ladder(ax):
+    sim = fake_sim(d=80, n_seeds=8)
+    ext = dict(fake_sim(d=80, n_seeds=8), ladder=np.array(["40,60,80"] * 2))
+    ext["icl_mean"] = ext["icl_mean"] - 0.1
+    plot.learning_curves("tau", np.geomspace(0.2, 5, 20), sim=sim, extrap=ext, ax=ax, alpha=2.0,
+                         kappa=1.0, rho=0.1, lam=0.0)
+    bars = ax.containers
+    assert len(bars) == 4  # (ICL, IDG) x (finite d, extrapolated)
+    markers = [b.lines[0].get_marker() for b in bars]
+    assert markers == ["o", "s", "D", "D"]
+    np.testing.assert_array_equal(bars[2].lines[0].get_ydata(), ext["icl_mean"])  # drawn as given
+    title = ax.get_legend().get_title().get_text()
+    assert "d=80" in title and "40,60,80" in title and "8 seeds each" in title
+
+
+def test_extrapolation_figure_draws_the_fit(ax):
+    import simulate
+
+    ds = np.array([40, 60, 80])
+    rows = [{"d": d, "icl_mean": 1.3 + 3 / d, "icl_sem": 0.01, "idg_mean": 1.1 + 2 / d,
+             "idg_sem": 0.01} for d in ds]
+    fits = {e: simulate.extrapolate(ds, [r[f"{e}_mean"] for r in rows], [0.01] * 3, theory=t)
+            for e, t in (("icl", 1.3), ("idg", 1.1))}
+    plot.extrapolation(rows, fits, ax=ax, params={"tau": 2.0})
+    diamonds = [b for b in ax.containers if b.lines[0].get_marker() == "D"]
+    assert [b.lines[0].get_xdata()[0] for b in diamonds] == [0.0, 0.0]  # intercepts at 1/d = 0
+    np.testing.assert_allclose([b.lines[0].get_ydata()[0] for b in diamonds], [1.3, 1.1], rtol=1e-12)
+    assert "z=" in ax.get_legend().get_texts()[0].get_text().replace(" ", "")
+
+
+def test_full_size_build_extrapolates_over_the_ladder(monkeypatch):
+    """build() at full size asks simulate.validate for every simulated point over the ladder and
+    records it in the manifest; the finite-d points are the ladder's top rung (no second run)."""
+    import simulate
+
+    calls, original = [], simulate.validate
+
+    def fake_validate(tau, alpha, kappa, rho, lam, *, d, n_seeds, **kw):
+        calls.append((tau, alpha, kappa, d, n_seeds))
+        return original(tau, alpha, kappa, rho, lam, d=d, n_seeds=n_seeds, seed=0)
+
+    monkeypatch.setattr(simulate, "validate", fake_validate)
+    fig, record = figures.build("c", quick=False, n_seeds=2, ladder=(6, 8))
+    ks = figures.FIGURES["c"]["sim_kappa"]["full"]
+    assert [c[2] for c in calls] == ks and all(c[3] == (6, 8) for c in calls)
+    ext = record["extrapolation"]
+    assert ext["ladder"] == [6, 8] and len(ext["points"]) == len(ks)
+    assert record["d"] == 8 and all(np.isfinite(p["icl_z"]) for p in ext["points"])
+
+
+def test_extrapolated_quantity_propagates_independent_errors():
+    """relgap = 1 - idg/icl and gap = icl - idg from the d -> inf estimates; se by first-order
+    propagation with independent errors, written out here from the partial derivatives."""
+    cols = {"icl_mean": np.array([1.2, 0.8]), "icl_sem": np.array([0.03, 0.02]),
+            "idg_mean": np.array([0.7, 0.75]), "idg_sem": np.array([0.02, 0.01])}
+    a, sa, b, sb = cols["icl_mean"], cols["icl_sem"], cols["idg_mean"], cols["idg_sem"]
+    rel = figures.extrapolated_quantity(cols, "relgap")
+    np.testing.assert_allclose(rel["value"], 1 - b / a, rtol=1e-15)  # same arithmetic
+    # d(1 - b/a)/da = b/a^2, d/db = -1/a; two algebraically equal forms: rounding only
+    np.testing.assert_allclose(rel["se"], np.hypot(b / a ** 2 * sa, sb / a), rtol=1e-13)
+    gap = figures.extrapolated_quantity(cols, "gap")
+    np.testing.assert_allclose(gap["se"], np.sqrt(sa ** 2 + sb ** 2), rtol=1e-15)
+    assert figures.extrapolated_quantity(cols, "e_idg")["se"] is cols["idg_sem"]
+    with pytest.raises(ValueError, match="quantity"):
+        figures.extrapolated_quantity(cols, "nope")

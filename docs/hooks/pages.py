@@ -248,7 +248,32 @@ def gallery_page(manifest_path: Path = ROOT / "docs" / "figures" / "manifest.jso
                 continue
             lines.append(f"| `{key}` | `{_md_cell(json.dumps(value))}` |")
         lines.append("")
+    for extra in extra_manifests(manifest_path.parent):
+        lines += _extra_gallery(json.loads(extra.read_text()), extra.name)
     return "\n".join(lines) + "\n"
+
+
+def extra_manifests(folder: Path) -> list[Path]:
+    """The other figure sets' manifests (``manifest_*.json``, e.g. structured tasks), sorted."""
+    return sorted(folder.glob("manifest_*.json"))
+
+
+def _extra_gallery(manifest: dict, name: str) -> list[str]:
+    """A gallery section for a figure set with its own manifest: ``title``, ``command``, and per
+    figure ``file``, ``figure``, ``what`` and its parameters."""
+    lines = [f"## {manifest.get('title', name)}", "",
+             f"Parameters read from `docs/figures/{name}` (package version {manifest.get('version', '?')}).",
+             "", "```bash", manifest.get("command", ""), "```", ""]
+    for rec in manifest["figures"]:
+        lines += [f"### {rec.get('what', rec['figure'])}", "",
+                  f"![{rec.get('what', rec['figure'])}](figures/{rec['file']})", "",
+                  "| parameter | value |", "|---|---|"]
+        for key, value in rec.items():
+            if key in ("figure", "what", "file"):
+                continue
+            lines.append(f"| `{key}` | `{_md_cell(json.dumps(value))}` |")
+        lines.append("")
+    return lines
 
 
 _DATED = re.compile(r"^(?P<name>.+)_(?P<date>\d{4}-\d{2}-\d{2})\.json$")
