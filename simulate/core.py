@@ -18,7 +18,7 @@ import numpy as np
 
 from asymptotics.params import check_int, check_scalar
 from asymptotics.spectrum import ISOTROPIC
-from simulate._sizes import check_d, sizes
+from simulate._sizes import check_d, check_resources, sizes
 from simulate.errors import test_errors
 from simulate.options import Options, make_options
 from simulate.sampler import pretraining_tasks, sample_contexts
@@ -56,14 +56,17 @@ def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = No
     """All validation of one point before any work: sizes, ranges, and the solver that will run.
 
     Returns the :class:`Point` and the solver name ``options.solver`` resolves to at its sizes
-    (raises ``ValueError`` for an impossible combination, e.g. CG at ``lam = 0``, ``n <= d(d+1)``).
+    (raises ``ValueError`` for an impossible combination, e.g. CG at ``lam = 0``, ``n <= d(d+1)``, and
+    for sizes whose estimated memory exceeds the memory available: :func:`simulate._sizes.check_resources`).
     """
     d = check_d(d)
     l, k, n = sizes(d, tau, alpha, kappa)
     point = Point(d, check_scalar("tau", tau), check_scalar("alpha", alpha), check_scalar("kappa", kappa),
                   check_scalar("rho", rho), check_scalar("lam", lam), l, k, n)
     options = Options() if options is None else options
-    return point, resolve_solver(options.solver, n, d, point.lam)
+    solver = resolve_solver(options.solver, n, d, point.lam)
+    check_resources(d, l, k, n, solver, options.dtype)
+    return point, solver
 
 
 def _replicate(point: Point, solver: str, options: Options, seed: int, replicate: int) -> dict:
