@@ -13,8 +13,8 @@ returns NaN:
   ``0 < kappa <= inf``, ``0 <= rho < inf``) and are finite there.
 - :func:`e_tau_inf`, :func:`e_kappa_inf` and :func:`interpolation_peak` evaluate the float64 kernels
   of :mod:`asymptotics.theory`, so they accept the float64 range of the theory
-  (``asymptotics.params.RANGES``: ``1e-50 <= tau <= 1e100`` or ``inf``, ``1e-50 <= alpha <= 1e100``,
-  ``rho <= 1e50``, ``lam <= 1e100``), where the kernels are finite and converged at every
+  (``asymptotics.params.RANGES``: ``1e-30 <= tau <= 1e100`` or ``inf``, ``1e-30 <= alpha <= 1e100``,
+  ``rho <= 1e30``, ``lam <= 1e100``), where the kernels are finite and converged at every
   combination (tests/test_fuzz.py); beyond it ``ValueError`` names the parameter and the bound.
 """
 from __future__ import annotations
@@ -120,9 +120,10 @@ class Peak:
 
 def _peak_scalar(name: str, value) -> float:
     """One model parameter of :func:`interpolation_peak`: a scalar within its range."""
-    if np.ndim(value) != 0:
+    value = as_real_array(name, value)
+    if value.ndim != 0:
         raise ValueError(f"{name} must be a scalar with {RANGES[name].text} for interpolation_peak; "
-                         f"got an array of shape {np.shape(value)}")
+                         f"got an array of shape {value.shape}")
     return check_scalar(name, value)
 
 
@@ -147,7 +148,7 @@ def interpolation_peak(alpha, kappa, rho, lam=0.0, which="icl", *, tau_range=(1e
     with no interior local maximum (strong ridge) ``Peak(None, None, False)``.
 
     Domain: scalar ``0 < alpha < inf``, ``0 < kappa <= inf``, ``rho >= 0``, ``lam >= 0``; ``which`` is
-    ``'icl'`` or ``'idg'``; ``tau_range = (lo, hi)`` with ``1e-50 <= lo < 1 < hi <= 1e100``, all
+    ``'icl'`` or ``'idg'``; ``tau_range = (lo, hi)`` with ``1e-30 <= lo < 1 < hi <= 1e100``, all
     within the float64 range of the theory (``asymptotics.params.RANGES``). Anything else raises
     ``ValueError`` (``TypeError`` for a non-number) naming the argument and its range. A verdict is
     only drawn from a scan on which the float64 kernels are finite and converged (never a NaN scan

@@ -66,7 +66,7 @@ def test_kappa_inf_record():
     (dict(d=1), "d must be an integer >= 2"),
     (dict(alpha=0.01), "rounds to l = 0 tokens"),
     (dict(kappa=0.01), "rounds to k = 0 tasks"),
-    (dict(rho=-1.0), "rho must satisfy 0 <= rho <= 1e50"),
+    (dict(rho=-1.0), "rho must satisfy 0 <= rho <= 1e30"),
     (dict(lam=-0.5), "lam must satisfy 0 <= lam <= 1e100"),
     (dict(solver="lu"), "solver must be one of"),
     (dict(tau=0.5, solver="cg"), "needs n > D"),

@@ -19,8 +19,8 @@ def test_sizes_round_half_up():
     ((40, 1, 0.01, 1), r"alpha\*d = 0.4 rounds to l = 0 tokens; need alpha >= 0.0125"),
     ((40, 1, 1, 0.01), r"kappa\*d = 0.4 rounds to k = 0 tasks"),
     ((40, 1e-4, 1, 1), r"tau\*d\^2 = 0.16 rounds to n = 0 contexts"),
-    ((40, -1, 1, 1), r"tau must satisfy 1e-50 <= tau <= 1e100 or tau = inf"),
-    ((40, 1, np.inf, 1), r"alpha must satisfy 1e-50 <= alpha <= 1e100"),
+    ((40, -1, 1, 1), r"tau must satisfy 1e-30 <= tau <= 1e100 or tau = inf"),
+    ((40, 1, np.inf, 1), r"alpha must satisfy 1e-30 <= alpha <= 1e100"),
     ((40, 1, 1, np.nan), r"kappa must satisfy"),
     ((40, [1, 2], 1, 1), "scalar"),
 ])
