@@ -40,7 +40,7 @@ def test_parse_spec(text, expected, ranged, log):
 
 
 @pytest.mark.parametrize("name, text, needle", [
-    ("tau", "-1", "0 < tau"),
+    ("tau", "-1", "1e-30 <= tau"),
     ("alpha", "inf", "alpha"),
     ("rho", "0.1,nan", "rho"),
     ("tau", "1:2", "START:STOP:N"),
@@ -50,7 +50,7 @@ def test_parse_spec(text, expected, ranged, log):
     ("tau", "log:1:10", "log:START:STOP:N"),
     ("lam", "abc", "cannot read"),
     ("lam", "0.1,,0.2", "empty item"),
-    ("alpha", "0:1:3", "0 < alpha"),
+    ("alpha", "0:1:3", "1e-30 <= alpha"),
 ])
 def test_parse_spec_refuses(name, text, needle):
     with pytest.raises(ValueError, match=name) as exc:
