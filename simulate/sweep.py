@@ -20,7 +20,9 @@ worker count or process ran it (BLAS reductions round differently with different
 
 Worker lifetime: joblib's loky workers are kept for reuse between sweeps and exit after
 :data:`WORKER_IDLE_TIMEOUT` seconds without work; if the sweeping process is killed (even SIGKILL,
-which it cannot catch), each worker finishes the task it is running and exits that long after.
+which it cannot catch), each worker finishes the tasks already handed to it and exits that long
+after (measured: the 4 child processes of a killed ``--jobs 2`` run, 30 s tasks, were gone 55 s
+after the SIGKILL).
 
 The engines (joblib, dask, tqdm, pandas) are imported only when asked for.
 """
