@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import numbers
 import os
+import warnings
 
 from asymptotics.params import check_scalar
 
@@ -113,13 +114,26 @@ def available_memory() -> float | None:
         return None
 
 
+#: Replicates estimated above this many bytes are announced with a :class:`LargeSimulationWarning`.
+WARN_BYTES = 2.0 ** 31
+
+
+class LargeSimulationWarning(UserWarning):
+    """A replicate that fits but is large (estimated memory above :data:`WARN_BYTES`)."""
+
+
 def check_resources(d: int, l: int, k: int | None, n: int, solver: str, dtype: str = "float64") -> None:
     """Refuse (``ValueError``) a replicate whose estimated memory (:func:`resources`) exceeds what
     :func:`available_memory` reports, before anything is allocated, saying what it needs, how long
-    it would take and what to change."""
+    it would take and what to change; announce one above :data:`WARN_BYTES` that fits with a
+    :class:`LargeSimulationWarning` giving the same estimate."""
     memory, flops = resources(d, l, k, n, solver, dtype)
     free = available_memory()
     if free is None or memory <= free:
+        if memory > WARN_BYTES:
+            warnings.warn(f"d = {d} needs about {memory / 2**30:.3g} GiB per replicate (n = {n}, "
+                          f"solver {solver!r}) and about {flops / FLOPS_PER_SECOND:.3g} s at "
+                          f"{FLOPS_PER_SECOND:.0e} flop/s", LargeSimulationWarning, stacklevel=3)
         return
     hint = {"dual": "the dual solver stores an n x n kernel: use solver='cg' (needs lam > 0 or "
                     "n > d(d+1)) or fewer contexts (smaller tau or d)",

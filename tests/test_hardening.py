@@ -117,6 +117,11 @@ def test_simulation_too_large_for_memory_is_refused_before_allocating(monkeypatc
         simulate.run(30, 0.5, 2.0, 1.0, 0.1)
     monkeypatch.setattr(_sizes, "available_memory", lambda: 2.0 ** 30)
     assert np.isfinite(simulate.run(30, 0.5, 2.0, 1.0, 0.1).icl).all()
+    # A replicate that fits but is large is announced (before: d = 500 grew to 7.7 GB silently).
+    monkeypatch.setattr(_sizes, "available_memory", lambda: 2.0 ** 50)
+    monkeypatch.setattr(_sizes, "WARN_BYTES", 2.0 ** 20)
+    with pytest.warns(_sizes.LargeSimulationWarning, match=r"d = 30 needs about .* GiB per replicate"):
+        simulate.run(30, 0.5, 2.0, 1.0, 0.1)
 
 
 def test_memory_estimate_bounds_the_measured_peak():
