@@ -11,13 +11,14 @@ through these functions, so a bad value is refused with the same message everywh
   offending value (NaN always; a Python int too large for float64 too).
 
 Two ranges per model parameter. :data:`DOMAIN` is where the theory is defined
-(``0 < tau <= inf``, ...). :data:`RANGES` is the part of it the float64 kernels evaluate to a finite,
-converged value at *every* combination of the other parameters (measured, and checked by
+(``0 < tau <= inf``, ...). :data:`RANGES` is the part of it the float64 kernels evaluate to a
+finite, converged value at *every* combination of the other parameters (measured, and checked by
 ``tests/test_fuzz.py``: every corner of the box and 2e4 log-uniform points inside it give finite,
-converged values of every field of ``solve``; the fuzz there covers the rest); it is what :func:`check` enforces by default, so the
-theory never returns NaN, and never ``inf`` except at the ridgeless peak ``tau = 1``. Closed forms
-that are finite on the whole domain (``optimal_attention_error``, ``e_alpha_inf_tau_inf``) check
-against :data:`DOMAIN` only (``check(..., domain=True)``).
+converged values of every field of ``solve``; the fuzz there covers the rest). It is what
+:func:`check` enforces by default, so the theory never returns NaN, and never ``inf`` except at the
+ridgeless peak ``tau = 1``. Closed forms that are finite on the whole domain
+(``optimal_attention_error``, ``e_alpha_inf_tau_inf``) check against :data:`DOMAIN` only
+(``check(..., domain=True)``); so does the mpmath path (``asymptotics.highprec``).
 """
 from __future__ import annotations
 

@@ -19,6 +19,7 @@ import dataclasses
 import datetime
 import decimal
 import json
+import os
 import re
 import sys
 from collections import Counter
@@ -35,8 +36,10 @@ import simulate.core
 from asymptotics import params as P
 
 COUNTS = Counter()
-EXAMPLES = 300
-SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=True,
+# A longer or fresh campaign: ICL_FUZZ_EXAMPLES=5000 ICL_FUZZ_RANDOM=1 python tests/test_fuzz.py
+EXAMPLES = int(os.environ.get("ICL_FUZZ_EXAMPLES", 300))
+RANDOM = bool(os.environ.get("ICL_FUZZ_RANDOM"))
+SETTINGS = settings(max_examples=EXAMPLES, deadline=None, derandomize=not RANDOM, database=None,
                     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
 
 
@@ -119,7 +122,8 @@ def contract(func, kwargs, values_of, *, peak_ok=True):
         assert not nan.any(), (func.__name__, kwargs, v)
         inf = np.isinf(v)
         if inf.any():
-            assert peak_ok and np.all(np.broadcast_to(_at_peak(kwargs), v.shape)[inf]), (func.__name__, kwargs, v)
+            at_peak = np.broadcast_to(_at_peak(kwargs), v.shape)[inf]
+            assert peak_ok and np.all(at_peak), (func.__name__, kwargs, v)
 
 
 def _theory_values(r):
@@ -177,7 +181,8 @@ def _stub_replicate(point, solver, options, seed, replicate):
 SIM_EXTRA = st.fixed_dictionaries({
     "d": st.one_of(st.integers(2, 60), st.integers(2, 60), st.integers(-3, 10 ** 7), ANY_FLOAT, WRONG_TYPES),
     "n_seeds": st.one_of(st.integers(1, 3), st.integers(1, 3), st.integers(-1, 3), WRONG_TYPES, ANY_FLOAT),
-    "seed": st.one_of(st.integers(0, 2 ** 70), st.integers(0, 2 ** 70), st.integers(-1, 3), WRONG_TYPES, ANY_FLOAT),
+    "seed": st.one_of(st.integers(0, 2 ** 70), st.integers(0, 2 ** 70), st.integers(-1, 3), WRONG_TYPES,
+                      ANY_FLOAT),
     "dtype": st.one_of(st.sampled_from(["float64", "float32", "bogus", "int32", "f8", "", "float64,float32"]),
                        WRONG_TYPES),
     "solver": st.one_of(st.sampled_from(["auto", "dual", "cg", "direct", "lu"]), WRONG_TYPES),
@@ -189,8 +194,10 @@ SIM_EXTRA = st.fixed_dictionaries({
 def test_fuzz_simulate_run_input_checking(kw, extra):
     # The whole of run()'s validation (sizes, ranges, options, solver, memory estimate) runs; the
     # replicates themselves are stubbed, so no simulation is ever started.
-    scalar = {k: (v[0] if isinstance(v, np.ndarray) and v.ndim == 1 and v.dtype != object and v.size == 1 else v)
-              for k, v in kw.items()}
+    def one(v):  # run() takes scalars: a one-entry array becomes its entry, longer ones stay
+        return v[0] if isinstance(v, np.ndarray) and v.ndim == 1 and v.size == 1 else v
+
+    scalar = {k: one(v) for k, v in kw.items()}
     with mock.patch.object(simulate.core, "_replicate", _stub_replicate):
         contract(simulate.run, {**scalar, **extra}, lambda r: [r.icl, r.idg], peak_ok=False)
 
@@ -232,5 +239,6 @@ if __name__ == "__main__":
                  test_fuzz_closed_form_limits_and_bayes, test_fuzz_ridgeless_closed_forms,
                  test_fuzz_interpolation_peak, test_fuzz_simulate_run_input_checking):
         test()
-    json.dump(dict(COUNTS, examples_per_test=EXAMPLES, hypothesis_derandomized=True), sys.stdout, indent=1)
+    json.dump(dict(COUNTS, examples_per_test=EXAMPLES, hypothesis_derandomized=not RANDOM), sys.stdout,
+              indent=1)
     print()

@@ -253,7 +253,8 @@ def test_exit_codes_follow_the_policy(tmp_path, monkeypatch, capsys):
         assert cli.main(["theory", "-o", str(ro / "t.csv")]) == 1
     monkeypatch.setattr(simulate.core, "_replicate", _stub_failing_replicate)
     out = tmp_path / "sim.csv"
-    rc = cli.main(["simulate", "--d", "4", "--seeds", "2", "--no-progress", "--format", "csv", "-o", str(out)])
+    rc = cli.main(["simulate", "--d", "4", "--seeds", "2", "--no-progress", "--format", "csv",
+                   "-o", str(out)])
     err = capsys.readouterr().err
     assert rc == 1 and "every replicate failed at 1 of 1 points" in err  # before: exit 0
     assert out.exists()  # the table (n_failed = 2, nan means) is still written
