@@ -212,7 +212,8 @@ def _figure_path(text):
 
 # ----------------------------------------------------------------------------- output helpers
 def _emit(text: str, path: str | None) -> None:
-    if path is None or path == "-":
+    # /dev/stdout is stdout itself: reopening it would truncate a file behind `>>`.
+    if path is None or path in ("-", "/dev/stdout"):
         sys.stdout.write(text)
         sys.stdout.flush()
         return

@@ -9,8 +9,10 @@ writes files. What happens depends on what the path names:
   and, where the process may set them, its owner and group;
 - a symbolic link: the file it points to is written (atomically, as above), the link stays a link;
 - anything else that exists (a character or block device such as ``/dev/null`` or ``/dev/full``, a
-  FIFO, a socket): written directly, in place, as a shell redirection would (a FIFO blocks until
-  a reader opens it); a device is never replaced by a regular file.
+  FIFO, a socket), and any path under ``/dev/`` or ``/proc/`` (``/dev/stdout`` behind a pipe or a
+  shell redirection, appending ``>>`` included): written directly, through the path as given, as
+  a shell redirection would (a FIFO blocks until a reader opens it); a device is never replaced by
+  a regular file.
 """
 from __future__ import annotations
 
@@ -20,20 +22,26 @@ import stat
 import tempfile
 
 
+_DIRECT_PREFIXES = ("/dev/", "/proc/")
+
+
 def resolve_output(path) -> tuple[str, bool]:
-    """``(target, atomic)``: the absolute path that will be written (symbolic links followed) and
-    whether it is written atomically (regular file or not yet existing) or directly (anything
-    else). Raises ``ValueError`` if the folder of a new file does not exist, or the path is a
-    directory."""
-    target = os.path.realpath(os.fspath(path))
+    """``(target, atomic)``: the path that will be written and whether it is written atomically
+    (a regular file or a new one, symbolic links followed to the file they name) or directly (a
+    device, FIFO or socket, and anything under ``/dev/`` or ``/proc/``, such as ``/dev/stdout``:
+    written through the path as given, so that a shell redirection or pipe behind it gets the
+    output). Raises ``ValueError`` if the path is a directory or the folder of a new file does not
+    exist."""
+    given = os.path.abspath(os.fspath(path))
     try:
-        mode = os.stat(target).st_mode
+        mode = os.stat(given).st_mode  # follows symbolic links
     except FileNotFoundError:
         mode = None
     if mode is not None and stat.S_ISDIR(mode):
-        raise ValueError(f"output path is a directory, not a file: {target}")
-    if mode is not None and not stat.S_ISREG(mode):
-        return target, False
+        raise ValueError(f"output path is a directory, not a file: {given}")
+    if given.startswith(_DIRECT_PREFIXES) or (mode is not None and not stat.S_ISREG(mode)):
+        return given, False
+    target = os.path.realpath(given)
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise ValueError(f"output directory does not exist: {folder}")

@@ -221,6 +221,21 @@ def test_output_to_a_device_writes_it_directly(tmp_path):
     assert cli.main(["theory", "-o", str(full)]) == 1
 
 
+def test_output_to_dev_stdout_behind_a_pipe_or_an_append(tmp_path):
+    # Before: "-o /dev/stdout | cat" failed (a temporary file next to /proc/PID/fd/pipe:[N]).
+    import subprocess
+    import sys
+
+    cmd = [sys.executable, "-m", "icl_asymptotics", "theory", "--format", "csv", "-o", "/dev/stdout"]
+    piped = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
+    assert piped.returncode == 0 and piped.stdout.startswith("tau,alpha")
+    log = tmp_path / "log.txt"
+    log.write_text("first\n")
+    with open(log, "a") as fh:
+        assert subprocess.run(cmd, stdout=fh, timeout=120).returncode == 0
+    assert log.read_text() == "first\n" + piped.stdout  # appended, not truncated
+
+
 def test_output_path_that_is_a_directory_or_in_a_missing_folder(tmp_path):
     with pytest.raises(ValueError, match="is a directory"):
         _write(tmp_path, "x")
