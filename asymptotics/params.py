@@ -237,7 +237,8 @@ def check_scalar(name: str, value) -> float:
 def check_int(name: str, value, low: int) -> int:
     """Return ``value`` as an int after checking it is an integer (not bool; ``TypeError``) ``>= low``
     (``ValueError``)."""
-    if isinstance(value, (bool, np.bool_)) or not isinstance(value, numbers.Integral):
+    # numpy registers timedelta64 as an integer type: refused with bool.
+    if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {low}; got {_short(value)} "
                         f"({type(value).__name__})")
     if value < low:

@@ -7,6 +7,8 @@ import numbers
 import os
 import warnings
 
+import numpy as np
+
 from asymptotics.params import check_scalar
 
 
@@ -16,8 +18,8 @@ def _round_half_up(x: float) -> int:
 
 def check_d(d) -> int:
     """Return ``d`` as an int after checking it is an integer >= 2 (integral floats accepted)."""
-    if isinstance(d, bool) or not isinstance(d, numbers.Real):
-        raise ValueError(f"d must be an integer >= 2; got {d!r}")
+    if isinstance(d, (bool, np.bool_, np.timedelta64)) or not isinstance(d, numbers.Real):
+        raise TypeError(f"d must be an integer >= 2; got {d!r} ({type(d).__name__})")
     if not math.isfinite(d) or d != int(d) or d < 2:
         raise ValueError(f"d must be an integer >= 2; got {d!r}")
     return int(d)

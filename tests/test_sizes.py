@@ -14,7 +14,6 @@ def test_sizes_round_half_up():
 @pytest.mark.parametrize("args, match", [
     ((1, 1, 1, 1), "d must be an integer >= 2"),
     ((40.5, 1, 1, 1), "d must be an integer >= 2"),
-    ((True, 1, 1, 1), "d must be an integer >= 2"),
     ((40, np.inf, 1, 1), "tau = inf .* not simulable"),
     ((40, 1, 0.01, 1), r"alpha\*d = 0.4 rounds to l = 0 tokens; need alpha >= 0.0125"),
     ((40, 1, 1, 0.01), r"kappa\*d = 0.4 rounds to k = 0 tasks"),
@@ -27,6 +26,12 @@ def test_sizes_round_half_up():
 def test_sizes_refuses_with_reason(args, match):
     with pytest.raises(ValueError, match=match):
         sizes(*args)
+
+
+@pytest.mark.parametrize("d", [True, "40", np.timedelta64(40, "D")])
+def test_sizes_refuses_a_d_that_is_not_a_number(d):
+    with pytest.raises(TypeError, match="d must be an integer >= 2"):
+        sizes(d, 1, 1, 1)
 
 
 def test_stream_is_the_documented_seed_sequence():
