@@ -16,12 +16,18 @@ def _round_half_up(x: float) -> int:
     return int(math.floor(x + 0.5))
 
 
+#: Largest dimension accepted: far beyond any memory (the estimate refuses much smaller d), and
+#: small enough that every size and estimate is a finite float.
+MAX_D = 10 ** 9
+
+
 def check_d(d) -> int:
-    """Return ``d`` as an int after checking it is an integer >= 2 (integral floats accepted)."""
+    """Return ``d`` as an int after checking it is an integer with ``2 <= d <= MAX_D`` (integral
+    floats accepted); ``TypeError`` for a non-number."""
     if isinstance(d, (bool, np.bool_, np.timedelta64)) or not isinstance(d, numbers.Real):
         raise TypeError(f"d must be an integer >= 2; got {d!r} ({type(d).__name__})")
-    if not math.isfinite(d) or d != int(d) or d < 2:
-        raise ValueError(f"d must be an integer >= 2; got {d!r}")
+    if not math.isfinite(d) or d != int(d) or d < 2 or d > MAX_D:
+        raise ValueError(f"d must be an integer >= 2 (and <= {MAX_D:.0e}); got {d!r}")
     return int(d)
 
 
@@ -61,6 +67,9 @@ def task_count(d, kappa) -> int | None:
     d, kappa = check_d(d), check_scalar("kappa", kappa)
     if math.isinf(kappa):
         return None
+    if not math.isfinite(kappa * d):
+        raise ValueError(f"kappa*d = {kappa:g}*{d} overflows float64; use kappa = inf (a fresh task "
+                         f"per context), which it approximates")
     k = _round_half_up(kappa * d)
     if k < 1:
         raise ValueError(f"kappa*d = {kappa * d:g} rounds to k = 0 tasks; need kappa >= {0.5 / d:g} at d = {d}")
@@ -89,14 +98,16 @@ def resources(d: int, l: int, k: int | None, n: int, solver: str, dtype: str = "
     D = d * (d + 1)
     memory = 8.0 * (6.0 * n * (d + 1) + (k or 0) * d)
     if solver == "dual":
-        memory += 3.5 * s * float(n) ** 2
-        flops = float(n) ** 2 * (d + 1) * 2 + float(n) ** 3 / 3
+        n = float(n)  # products of floats overflow to inf (never an OverflowError as ** can)
+        memory += 3.5 * s * n * n
+        flops = n * n * (d + 1) * 2 + n * n * n / 3
     elif solver == "cg":
         memory += s * (3.0 * n * (d + 1) + 10.0 * (d + 1) ** 2)
         flops = CG_STEPS * 4.0 * n * d * (d + 1)
     else:
-        memory += s * (3.0 * float(D) ** 2 + 2.0 * min(n, 2048) * D)
-        flops = float(n) * D * D + float(D) ** 3 / 3
+        D = float(D)
+        memory += s * (3.0 * D * D + 2.0 * min(n, 2048) * D)
+        flops = float(n) * D * D + D * D * D / 3
     return memory, flops
 
 
