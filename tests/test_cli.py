@@ -270,9 +270,10 @@ def test_reproduce_quick_theory_only(capsys, tmp_path):
     assert out.split() == [str(tmp_path / "figs" / n) for n in names]
 
 
-def test_latex_prints_the_symbolic_export(capsys, tmp_path):
+def test_latex_prints_the_symbolic_export(capsys, tmp_path, monkeypatch):
     from asymptotics import symbolic
 
+    monkeypatch.setenv("ICL_ASYMPTOTICS_CACHE_DIR", str(tmp_path / "cache"))  # not the user's cache
     out = tmp_path / "f.tex"
     assert cli.main(["latex", "limit_e_tau_kappa_inf", "result1_e_icl_tau_gt_1", "-o", str(out)]) == 0
     text = out.read_text()
