@@ -26,5 +26,8 @@ def ridge_error(alpha, rho):
     out = np.maximum(0.0, 1.0 - alpha)
     pos = rho > 0
     a, r = alpha[pos], rho[pos]
-    out[pos] = r * (1.0 + marchenko_pastur_m(r / a, a) / a)
+    # rho/alpha can underflow to 0 (rho = 1e-224, alpha = 1e100; then alpha > 1 and m is within
+    # O(z) of its finite value at z = 0): the smallest subnormal is as good an argument, and > 0.
+    z = np.maximum(r / a, np.finfo(float).smallest_subnormal)
+    out[pos] = r * (1.0 + marchenko_pastur_m(z, a) / a)
     return float(out[0]) if not shape else out.reshape(shape)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, fields
 import mpmath
 import numpy as np
 
-from .params import PARAMS, check, check_params
+from .params import PARAMS, check, check_broadcast
 
 __all__ = ["HighPrecResult", "solve_hp", "e_icl_hp", "e_idg_hp", "solve_hp_array"]
 
@@ -197,12 +197,28 @@ def _validated_raw(tau, alpha, kappa, rho, lam):
             as_float = float(mpmath.mpf(v)) if isinstance(v, (str, mpmath.mpf)) else v
         except (TypeError, ValueError):
             as_float = v
-        check(name, as_float)
+        check(name, as_float, domain=True)
         if np.ndim(as_float) != 0:
             raise ValueError(f"{name} must be a scalar here (use solve_hp_array for arrays); "
                              f"got shape {np.shape(as_float)}")
         raw.append(v if isinstance(v, (str, mpmath.mpf)) else float(v))
     return raw
+
+
+def _decades(raw) -> int:
+    """Decades spanned by the inputs and ``q``: the extra digits to start with.
+
+    Averages such as ``T1 = 1 - b m(b)``, ``B5`` or ``1 - q m(q)`` cancel terms whose size ratio is
+    at most about the ratio of the largest to the smallest scale in play (e.g. ``b m(b) = 1 - O(1/b)``
+    at ``b = lam = 1e100``). A cancellation that leaves an exact 0 agrees between the two runs of
+    the verification and would pass it (before: ``solve_hp(inf, 2, 1, 0.1, lam=1e100)`` returned
+    ``e_idg = 0.366`` with ``B5 = 0``, instead of 1.1), so those digits are provided up front.
+    """
+    with mpmath.workdps(30):
+        vals = [abs(mpmath.mpf(v)) for v in raw]
+        vals.append((1 + vals[3]) / vals[1])
+        logs = [abs(mpmath.log10(v)) for v in vals if v != 0 and mpmath.isfinite(v)]
+        return int(mpmath.ceil(max(logs, default=0)))
 
 
 def solve_hp(tau, alpha, kappa, rho, lam=0, *, dps: int = 50) -> HighPrecResult:
@@ -219,7 +235,7 @@ def solve_hp(tau, alpha, kappa, rho, lam=0, *, dps: int = 50) -> HighPrecResult:
     dps = int(dps)
     raw = _validated_raw(tau, alpha, kappa, rho, lam)
     tol = mpmath.mpf(10) ** (-dps)
-    guard = 20
+    guard = 20 + _decades(raw)
     for _ in range(_MAX_GUARD_DOUBLINGS + 1):
         lo_vals, lo_stats = _solve_at(raw, dps + guard)
         hi_vals, hi_stats = _solve_at(raw, dps + 2 * guard)
@@ -259,7 +275,7 @@ def solve_hp_array(tau, alpha, kappa, rho, lam=0.0, *, dps: int = 30,
                                                           "working_dps")]
     if bad:
         raise ValueError(f"fields must be numeric fields of HighPrecResult; got {bad}")
-    arrs = check_params(tau, alpha, kappa, rho, lam)
+    arrs = check_broadcast(tau=tau, alpha=alpha, kappa=kappa, rho=rho, lam=lam, domain=True)
     out = {f: np.empty(arrs[0].shape) for f in fields}
     for idx in np.ndindex(arrs[0].shape):
         r = solve_hp(*(float(a[idx]) for a in arrs), dps=dps)

@@ -4,21 +4,18 @@ Each function is either a thin evaluation of the general formulas at a limiting 
 ``asymptotics.theory`` supports exactly (``tau = inf``, ``kappa = inf``), or a closed form that the
 tests check against the general formulas evaluated close to the limit.
 
-Domains. Every function accepts the model's parameter ranges (``asymptotics.params.RANGES``:
-``0 < tau <= inf``, ``0 < alpha < inf``, ``0 < kappa <= inf``, ``0 <= rho < inf``, ``0 <= lam < inf``)
-and raises ``ValueError`` naming the parameter and its range otherwise (NaN never accepted). None of
-them returns NaN:
+Domains. Every function validates through :mod:`asymptotics.params` and raises ``TypeError`` /
+``ValueError`` naming the parameter and its range otherwise (NaN never accepted). None of them
+returns NaN:
 
 - :func:`optimal_attention_error` and :func:`e_alpha_inf_tau_inf` are closed forms evaluated without
-  overflow, so they are finite on the whole parameter range.
+  overflow, so they accept the whole domain (``asymptotics.params.DOMAIN``: ``0 < alpha < inf``,
+  ``0 < kappa <= inf``, ``0 <= rho < inf``) and are finite there.
 - :func:`e_tau_inf`, :func:`e_kappa_inf` and :func:`interpolation_peak` evaluate the float64 kernels
-  of :mod:`asymptotics.theory`, whose intermediates (squares of ``q = (1+rho)/alpha``, ``lam``,
-  ``1/tau``) overflow far out. Measured: :func:`e_tau_inf` is finite for every kappa when
-  ``1e-150 <= q <= 1e150`` and ``rho, lam <= 1e150``; the others need ``tau >= 1e-150`` as well,
-  and some combinations of extreme values inside these bounds fail too (e.g. ``tau = 1e300`` with
-  ``lam = 1e10``, where the effective-ridge fixed point does not converge). Beyond the bounds
-  ``ValueError`` names the parameter that left them; a failed fixed point inside them raises
-  ``asymptotics.ConvergenceError``.
+  of :mod:`asymptotics.theory`, so they accept the float64 range of the theory
+  (``asymptotics.params.RANGES``: ``1e-30 <= tau <= 1e100`` or ``inf``, ``1e-30 <= alpha <= 1e100``,
+  ``rho <= 1e30``, ``lam <= 1e100``), where the kernels are finite and converged at every
+  combination (tests/test_fuzz.py); beyond it ``ValueError`` names the parameter and the bound.
 """
 from __future__ import annotations
 
@@ -27,48 +24,24 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-from asymptotics.params import PARAMS, RANGES, check_broadcast, check_scalar
+from asymptotics.params import PARAMS, RANGES, as_real_array, check_broadcast, check_scalar
 from asymptotics.theory import ConvergenceError, solve
-
-# Bounds outside which the float64 kernels overflow (measured; see the module docstring).
-_FLOAT64_DOMAIN = "1e-150 <= q = (1+rho)/alpha <= 1e150, rho <= 1e150, lam <= 1e150, tau >= 1e-150"
-_BIG = 1e150
 
 
 def _scalar_or_array(a):
     return float(a) if np.ndim(a) == 0 else a
 
 
-def _outside_float64_domain(tau, alpha, rho, lam) -> list[str]:
-    """The parameters of one point that lie outside ``_FLOAT64_DOMAIN`` (with the bound they break)."""
-    q = (1.0 + rho) / alpha if alpha > 0 else np.inf
-    out = []
-    if not 1.0 / _BIG <= q <= _BIG:
-        out.append(f"alpha (through q = (1+rho)/alpha = {q:.3g}; needs 1e-150 <= q <= 1e150)")
-    if rho > _BIG:
-        out.append(f"rho (= {rho:.3g}; needs rho <= 1e150)")
-    if lam > _BIG:
-        out.append(f"lam (= {lam:.3g}; needs lam <= 1e150)")
-    if tau < 1.0 / _BIG:
-        out.append(f"tau (= {tau:.3g}; needs tau >= 1e-150)")
-    return out
-
-
 def _solve(tau, alpha, kappa, rho, lam):
-    """``solve`` with float64 overflow left silent: :func:`_finite_result` turns its NaN into a
-    ``ValueError`` that names the parameter, instead of a warning followed by NaN."""
+    """``solve`` with float64 warnings left silent: :func:`_finite_result` checks what comes back."""
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         return solve(tau, alpha, kappa, rho, lam)
 
 
 def _finite_result(who: str, r, fields=("e_icl", "e_idg")):
-    """Refuse to pass on a NaN (or an overflowed inf) from ``solve``.
-
-    At the first bad point: ``ValueError`` naming the parameter outside ``_FLOAT64_DOMAIN`` when one
-    is (the kernels overflowed, which also spoils the fixed point's residual); otherwise
-    ``ConvergenceError`` if the fixed point failed, else ``ValueError``. The ridgeless peak
-    ``lam = 0, tau = 1`` is ``inf`` on purpose and passes.
-    """
+    """Refuse to pass on an unconverged point (``ConvergenceError``) or a NaN or overflowed inf from
+    ``solve`` (``ArithmeticError``; inside ``RANGES`` neither happens: tests/test_fuzz.py). The ridgeless
+    peak ``lam = 0, tau = 1`` is ``inf`` on purpose and passes."""
     peak = (r.lam == 0) & (r.tau == 1)
     bad = ~np.asarray(r.converged, dtype=bool)
     for f in fields:
@@ -78,20 +51,18 @@ def _finite_result(who: str, r, fields=("e_icl", "e_idg")):
     i = int(np.flatnonzero(np.ravel(bad))[0])
     point = {k: float(np.ravel(getattr(r, k))[i]) for k in PARAMS}
     where = "" if bad.ndim == 0 else f" ({int(np.count_nonzero(bad))} of {bad.size} points)"
-    culprits = _outside_float64_domain(point["tau"], point["alpha"], point["rho"], point["lam"])
-    if not culprits and not bool(np.ravel(r.converged)[i]):
+    if not bool(np.ravel(r.converged)[i]):
         raise ConvergenceError(f"{who}: effective-ridge fixed point did not converge at {point}{where}")
-    blame = "; ".join(culprits) if culprits else "non-finite result inside the measured domain"
-    raise ValueError(f"{who}: no float64 value at {point}{where}: {blame} (the float64 kernels "
-                     f"overflow outside {_FLOAT64_DOMAIN})")
+    raise ArithmeticError(f"{who}: non-finite float64 result at {point}{where}, inside the float64 "
+                          f"range of asymptotics.params.RANGES (a bug: please report it)")
 
 
 def e_tau_inf(alpha, kappa, rho, lam=0.0):
     """``tau -> inf`` (infinite pretraining data): returns ``(e_icl, e_idg)``; broadcasting.
 
-    Ridgeless, ``e_IDG -> sigma2 = rho + q - q^2 m(q)``. Domain: ``0 < alpha < inf``,
-    ``0 < kappa <= inf``, ``rho >= 0``, ``lam >= 0``, within the float64 bounds of the kernels
-    (module docstring); beyond them ``ValueError`` naming the parameter, never NaN.
+    Ridgeless, ``e_IDG -> sigma2 = rho + q - q^2 m(q)``. Domain: the float64 range of the theory
+    (``asymptotics.params.RANGES``; module docstring); beyond it ``ValueError`` naming the
+    parameter, never NaN.
     """
     r = _solve(np.inf, alpha, kappa, rho, lam)
     _finite_result("e_tau_inf", r)
@@ -101,9 +72,8 @@ def e_tau_inf(alpha, kappa, rho, lam=0.0):
 def e_kappa_inf(tau, alpha, rho, lam=0.0):
     """``kappa -> inf`` (infinite task diversity, ``R = I``): returns ``(e_icl, e_idg)``, equal.
 
-    Domain: ``0 < tau <= inf``, ``0 < alpha < inf``, ``rho >= 0``, ``lam >= 0``, within the float64
-    bounds of the kernels (module docstring); beyond them ``ValueError`` naming the parameter, and
-    ``ConvergenceError`` where the fixed point fails; never NaN. Ridgeless ``tau = 1`` is the
+    Domain: the float64 range of the theory (``asymptotics.params.RANGES``; module docstring);
+    beyond it ``ValueError`` naming the parameter; never NaN. Ridgeless ``tau = 1`` is the
     interpolation peak: both errors are ``inf`` there, on purpose.
     """
     r = _solve(tau, alpha, np.inf, rho, lam)
@@ -118,7 +88,7 @@ def optimal_attention_error(alpha, rho):
     Domain: every ``0 < alpha < inf``, ``0 <= rho < inf``; ``q/(1+q)`` is formed as
     ``1/(1 + alpha/(1+rho))``, which neither overflows nor loses accuracy (``-> 1`` as ``alpha -> 0``).
     """
-    alpha, rho = check_broadcast(alpha=alpha, rho=rho)
+    alpha, rho = check_broadcast(alpha=alpha, rho=rho, domain=True)
     return _scalar_or_array(rho + 1.0 / (1.0 + alpha / (1.0 + rho)))
 
 
@@ -130,7 +100,7 @@ def e_alpha_inf_tau_inf(kappa, rho):
     non-analytic point at ``kappa = 1`` (continuous, with a kink) is the memorisation-to-ICL
     transition. Domain: every ``0 < kappa <= inf`` (``inf`` gives ``rho``) and ``0 <= rho < inf``.
     """
-    kappa, rho = check_broadcast(kappa=kappa, rho=rho)
+    kappa, rho = check_broadcast(kappa=kappa, rho=rho, domain=True)
     icl = np.where(kappa < 1, 1.0 + rho - np.minimum(kappa, 1.0), rho)
     return _scalar_or_array(icl), _scalar_or_array(rho.copy())
 
@@ -150,19 +120,21 @@ class Peak:
 
 def _peak_scalar(name: str, value) -> float:
     """One model parameter of :func:`interpolation_peak`: a scalar within its range."""
-    if np.ndim(value) != 0:
-        raise ValueError(f"{name} must be a scalar with {RANGES[name][3]} for interpolation_peak; "
-                         f"got an array of shape {np.shape(value)}")
+    value = as_real_array(name, value)
+    if value.ndim != 0:
+        raise ValueError(f"{name} must be a scalar with {RANGES[name].text} for interpolation_peak; "
+                         f"got an array of shape {value.shape}")
     return check_scalar(name, value)
 
 
 def _tau_range(tau_range) -> tuple[float, float]:
-    allowed = "two numbers (lo, hi) with 0 < lo < 1 < hi < inf"
+    lo_tau, hi_tau = RANGES["tau"].low, RANGES["tau"].high
+    allowed = f"two numbers (lo, hi) with {lo_tau:g} <= lo < 1 < hi <= {hi_tau:g} (the float64 range of tau)"
     try:
-        arr = np.asarray(tau_range, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
+        arr = as_real_array("tau_range", tau_range)
+    except ValueError as exc:
         raise ValueError(f"tau_range must be {allowed}; got {tau_range!r}") from exc
-    if arr.shape != (2,) or not 0 < arr[0] < 1 < arr[1] < np.inf:  # NaN fails every comparison
+    if arr.shape != (2,) or not lo_tau <= arr[0] < 1 < arr[1] <= hi_tau:  # NaN fails every comparison
         raise ValueError(f"tau_range must be {allowed}; got {tau_range!r}")
     return float(arr[0]), float(arr[1])
 
@@ -176,11 +148,11 @@ def interpolation_peak(alpha, kappa, rho, lam=0.0, which="icl", *, tau_range=(1e
     with no interior local maximum (strong ridge) ``Peak(None, None, False)``.
 
     Domain: scalar ``0 < alpha < inf``, ``0 < kappa <= inf``, ``rho >= 0``, ``lam >= 0``; ``which`` is
-    ``'icl'`` or ``'idg'``; ``tau_range = (lo, hi)`` with ``0 < lo < 1 < hi < inf``. Anything else
-    raises ``ValueError`` naming the argument and its range. A verdict is only drawn from a scan on
-    which the float64 kernels are finite and converged: where they overflow (module docstring)
-    ``ValueError`` names the parameter, where the fixed point fails ``ConvergenceError``, rather
-    than a NaN scan being read as "no peak".
+    ``'icl'`` or ``'idg'``; ``tau_range = (lo, hi)`` with ``1e-30 <= lo < 1 < hi <= 1e100``, all
+    within the float64 range of the theory (``asymptotics.params.RANGES``). Anything else raises
+    ``ValueError`` (``TypeError`` for a non-number) naming the argument and its range. A verdict is
+    only drawn from a scan on which the float64 kernels are finite and converged (never a NaN scan
+    read as "no peak").
     """
     if not isinstance(which, str) or which not in ("icl", "idg"):
         raise ValueError(f"which must be 'icl' or 'idg'; got {which!r}")

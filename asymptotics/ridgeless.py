@@ -27,7 +27,8 @@ def e_icl_ridgeless(tau, alpha, kappa, rho):
     out = np.full(tau.shape, np.inf)
     lo, hi = tau < 1, tau > 1
     t, xl, rl = tau[lo], x[lo], rho[lo]
-    mu = xl * marchenko_pastur_m(xl, kappa[lo] / t)
+    with np.errstate(over="ignore"):  # kappa/tau beyond float64 is inf: M_inf, the exact limit
+        mu = xl * marchenko_pastur_m(xl, kappa[lo] / t)
     out[lo] = (t * (1 + xl) / (1 - t) * (1 - t * (1 - mu) ** 2 - mu * (xl - rl) / xl)
                - 2 * t * (1 - mu) + 1 + rl)
     t, xh, rh, kh = tau[hi], x[hi], rho[hi], kappa[hi]

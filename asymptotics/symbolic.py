@@ -23,8 +23,8 @@ import sympy as sp
 
 __all__ = ["SYMBOLS", "marchenko_pastur_equation", "stieltjes", "F2", "error_formulas", "fixed_point",
            "nu_polynomial", "nu_ridgeless", "ridgeless_closed_forms", "paper_result1",
-           "prove_result1", "limits", "large_tau_series", "formulas", "latex_formulas", "latex",
-           "numeric", "arguments"]
+           "prove_result1", "limits", "large_tau_series", "formulas", "FORMULA_NAMES",
+           "latex_formulas", "latex", "numeric", "arguments"]
 
 tau, alpha, kappa = sp.symbols("tau alpha kappa", positive=True)
 rho, lam = sp.symbols("rho lambda", nonnegative=True)
@@ -426,6 +426,25 @@ def large_tau_series() -> dict:
     return out
 
 
+#: The names of :func:`formulas`, in order, known without deriving anything (the CLI checks the
+#: names it is given against them before a 15-25 s derivation; :func:`formulas` checks them).
+FORMULA_NAMES = (
+    "q", "marchenko_pastur_self_consistent", "marchenko_pastur_quadratic", "m", "F2", "F2_implicit",
+    "fixed_point", "nu_quartic", "nu_quadratic_ridgeless", "nu_ridgeless_tau_lt_1", "mu",
+    "sigma2_structural", "T1_structural", "T2_structural", "T3_structural", "T4_structural",
+    "B5_structural", "e_idg_structural", "e_icl_structural", "sigma2", "T1", "T2", "T3", "T4", "B5",
+    "e_idg", "e_icl", "ridgeless_e_icl_tau_gt_1", "ridgeless_e_idg_tau_gt_1",
+    "ridgeless_e_icl_tau_lt_1", "ridgeless_e_idg_tau_lt_1", "ridgeless_nu_tau_lt_1", "ridgeless_mu",
+    "result1_e_icl_tau_lt_1", "result1_e_icl_tau_gt_1", "limit_m_kappa_inf", "limit_m_kappa_0",
+    "limit_e_idg_tau_inf", "limit_e_icl_tau_inf", "limit_e_tau_kappa_inf",
+    "limit_e_idg_tau_inf_alpha_inf", "limit_e_icl_tau_inf_alpha_inf_kappa_lt_1",
+    "limit_e_icl_tau_inf_alpha_inf_kappa_gt_1", "limit_e_idg_alpha_inf", "limit_nu_lam_0",
+    "limit_nu_lam_0_tau_lt_1", "large_tau_nu_1", "large_tau_nu_2", "large_tau_e_icl_0",
+    "large_tau_e_icl_1", "large_tau_e_icl_2", "large_tau_e_idg_0", "large_tau_e_idg_1",
+    "large_tau_e_idg_2",
+)
+
+
 @functools.lru_cache(maxsize=None)
 def formulas() -> dict:
     """Every exported result, name -> sympy expression or equation (the source of LaTeX and numerics)."""
@@ -461,6 +480,8 @@ def formulas() -> dict:
         out[f"limit_{k}"] = v
     for k, v in ser.items():
         out[f"large_tau_{k}"] = v
+    if tuple(out) != FORMULA_NAMES:
+        raise AssertionError(f"FORMULA_NAMES is out of date: the derivation gives {tuple(out)}")
     return out
 
 

@@ -50,7 +50,7 @@ When kappa is an axis the asymptotic line kappa = 1 is drawn dashed.
 
 
 class CLIError(Exception):
-    """A usage error found after parsing; reported as one line with exit status 2."""
+    """A usage error found after parsing; reported as one line with exit status 2 (``main``)."""
 
 
 class _Parser(argparse.ArgumentParser):
@@ -73,11 +73,20 @@ class Spec:
     log: bool
 
 
+_INF_WORDS = ("inf", "infinity")
+
+
 def _number(name: str, token: str) -> float:
+    """``float(token)``, refusing a finite number too large for float64 (``1e400``): Python would
+    read it as ``inf``, a valid value of ``tau`` and ``kappa`` that the user did not write."""
     try:
-        return float(token)
+        v = float(token)
     except ValueError:
         raise ValueError(f"{name}: cannot read {token!r} as a number") from None
+    if math.isinf(v) and token.strip().lower().lstrip("+-") not in _INF_WORDS:
+        raise ValueError(f"{name}: {token!r} is beyond the float64 range (largest "
+                         f"{sys.float_info.max:.4g}); write 'inf' for infinity")
+    return v
 
 
 def _count(name: str, token: str) -> int:
@@ -186,6 +195,26 @@ def _fraction(text):
     return v
 
 
+def _cache_dir(text):
+    if os.path.exists(text) and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"the cache must be a directory; {text!r} is a file")
+    return text
+
+
+ERRORS = ("icl", "idg")
+
+
+def _errors_list(text):
+    """``--errors``: a comma list of ``icl`` and ``idg`` in any order, each at most once; returned in
+    the canonical order ``icl, idg``."""
+    items = [t.strip() for t in text.split(",")]
+    bad = [t for t in items if t not in ERRORS]
+    if bad or not items or len(set(items)) != len(items):
+        raise argparse.ArgumentTypeError(f"must be icl, idg, or both as a comma list (icl,idg or "
+                                         f"idg,icl), each once; got {text!r}")
+    return tuple(e for e in ERRORS if e in items)
+
+
 def _figure_path(text):
     if os.path.splitext(text)[1].lower() not in FIGURE_SUFFIXES:
         raise argparse.ArgumentTypeError(
@@ -195,7 +224,8 @@ def _figure_path(text):
 
 # ----------------------------------------------------------------------------- output helpers
 def _emit(text: str, path: str | None) -> None:
-    if path is None or path == "-":
+    # /dev/stdout is stdout itself: reopening it would truncate a file behind `>>`.
+    if path is None or path in ("-", "/dev/stdout"):
         sys.stdout.write(text)
         sys.stdout.flush()
         return
@@ -363,6 +393,12 @@ def cmd_simulate(args) -> int:
                                options=_sim_options(args), model=_model(args))
     _emit(format_table(summary, args.format), args.output)
     failed = int(np.sum(summary["n_failed"]))
+    empty = int(np.count_nonzero(np.asarray(summary["n_ok"]) == 0))
+    if empty:
+        sys.stderr.write(f"icl-asymptotics simulate: failed: every replicate failed at {empty} of "
+                         f"{len(summary['n_ok'])} points (their means are nan; column n_failed; "
+                         f"rerun with the library's simulate.sweep to see each error)\n")
+        return 1
     if failed:
         sys.stderr.write(f"icl-asymptotics simulate: warning: {failed} of "
                          f"{args.seeds * len(summary['n_failed'])} replicates failed (column "
@@ -399,7 +435,7 @@ def cmd_curve(args) -> int:
     fig = figures.curve_figure(
         x, np.sort(specs[x].values),
         series=(series, specs[series].values) if series else None,
-        logx=specs[x].log, logy=args.logy, errors=tuple(args.errors.split(",")),
+        logx=specs[x].log, logy=args.logy, errors=args.errors,
         sim_x=sim_x, d=args.d, n_seeds=args.seeds, seed=args.seed, cache_dir=args.cache,
         n_jobs=args.jobs, progress=not args.no_progress, title=args.title,
         options=_sim_options(args), extrapolate=args.extrapolate, raw=args.simulate, model=_model(args),
@@ -552,14 +588,76 @@ def _progress_points(points, enabled):
     return tqdm(points, desc="validate", unit="point")
 
 
-def cmd_latex(args) -> int:
+def cache_dir() -> str:
+    """The user cache folder of the package: ``$ICL_ASYMPTOTICS_CACHE_DIR`` if set, else the
+    platform's user cache (``$XDG_CACHE_HOME`` or ``~/.cache`` on Linux, ``~/Library/Caches`` on
+    macOS, ``%LOCALAPPDATA%`` on Windows) + ``icl-asymptotics``."""
+    if os.environ.get("ICL_ASYMPTOTICS_CACHE_DIR"):
+        return os.environ["ICL_ASYMPTOTICS_CACHE_DIR"]
+    if sys.platform == "win32":
+        base = os.environ.get("LOCALAPPDATA") or os.path.expanduser("~\\AppData\\Local")
+    elif sys.platform == "darwin":
+        base = os.path.expanduser("~/Library/Caches")
+    else:
+        base = os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache")
+    return os.path.join(base, "icl-asymptotics")
+
+
+def _latex_cache_path() -> str:
+    from importlib.metadata import version
+
+    from asymptotics import __version__
+
+    return os.path.join(cache_dir(), f"latex-{__version__}-sympy{version('sympy')}.json")
+
+
+def _read_latex_cache(path: str):
+    """The cached table at ``path`` (name -> LaTeX), or None if absent or not a table."""
+    try:
+        with open(path, encoding="utf-8") as fh:
+            table = json.load(fh)
+    except (OSError, ValueError):
+        return None
+    if (isinstance(table, dict) and table and all(isinstance(k, str) and isinstance(v, str)
+                                                  for k, v in table.items())):
+        return table
+    return None
+
+
+def latex_table() -> dict:
+    """name -> LaTeX of every derived formula (:func:`asymptotics.symbolic.latex_formulas`), read
+    from ``cache_dir()/latex-<package version>-sympy<version>.json`` when present (without importing
+    sympy: instant), else derived (15-25 s) and written there atomically for the next call. A cache
+    that cannot be read is rebuilt; one that cannot be written is skipped."""
+    path = _latex_cache_path()
+    table = _read_latex_cache(path)
+    if table is not None:
+        return table
     from asymptotics import symbolic
 
     table = symbolic.latex_formulas()
-    names = list(table) if args.names == ["all"] else args.names
-    unknown = [n for n in names if n not in table]
-    if unknown:
-        raise CLIError(f"unknown formula(s) {', '.join(unknown)}; available: {', '.join(table)}")
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
+            json.dump(table, fh, indent=0)
+    except (OSError, ValueError):
+        pass
+    return table
+
+
+def cmd_latex(args) -> int:
+    cached = _read_latex_cache(_latex_cache_path())
+    if cached is not None:
+        available = tuple(cached)
+    else:
+        from asymptotics import symbolic
+
+        available = symbolic.FORMULA_NAMES
+    names = list(available) if args.names == ["all"] else args.names
+    unknown = [n for n in names if n not in available]
+    if unknown:  # checked before the derivation, which takes 15-25 s when not cached
+        raise CLIError(f"unknown formula(s) {', '.join(unknown)}; available: {', '.join(available)}")
+    table = cached if cached is not None else latex_table()
     _emit("".join(f"% {n}\n{table[n]}\n" for n in names), args.output)
     return 0
 
@@ -567,6 +665,8 @@ def cmd_latex(args) -> int:
 def cmd_reproduce(args) -> int:
     from icl_asymptotics import figures
 
+    if os.path.exists(args.outdir) and not os.path.isdir(args.outdir):
+        raise CLIError(f"the output folder must be a directory; {args.outdir!r} is a file")
     os.makedirs(args.outdir, exist_ok=True)
     written = figures.reproduce(args.outdir, quick=args.quick, simulate=not args.no_simulate,
                                 fmt=args.format, d=args.d, n_seeds=args.seeds, seed=args.seed,
@@ -646,7 +746,7 @@ def _add_sim(p, d_default=40, seeds_default=4):
                    help="replicate r of every point uses the same stream SeedSequence(seed, "
                         "spawn_key=(r,)): smoother curves and lower-variance differences between "
                         "points, but correlated points (never fit or combine them as independent)")
-    g.add_argument("--cache", metavar="DIR",
+    g.add_argument("--cache", metavar="DIR", type=_cache_dir,
                    help="resumable on-disk cache of per-replicate results (JSON files)")
     g.add_argument("--jobs", type=_positive_int("jobs"), default=1,
                    help="parallel worker processes (results do not depend on it) [default 1]")
@@ -717,8 +817,8 @@ other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) pe
     _add_params(p)
     _add_tasks(p)
     _add_figure(p)
-    p.add_argument("--errors", choices=("icl,idg", "icl", "idg"), default="icl,idg",
-                   help="which errors to draw [default icl,idg]")
+    p.add_argument("--errors", type=_errors_list, default=ERRORS, metavar="{icl,idg}[,...]",
+                   help="which errors to draw: icl, idg, or both in either order [default icl,idg]")
     p.add_argument("--logy", action="store_true", help="logarithmic y axis")
     p.add_argument("--simulate", action="store_true",
                    help="add finite-d simulation points (mean +- sem over --seeds)")
@@ -800,7 +900,10 @@ time at 3 rungs x 8 seeds, against 68% for a normal); see simulate.validate.
                        description="Print the LaTeX of derived results (asymptotics.symbolic): the MP "
                                    "transform, the fixed point, the error formulas, the ridgeless closed "
                                    "forms, the paper's Result 1, limits and the large-tau expansion. "
-                                   "The first call runs the whole derivation (about 25 s).")
+                                   "The first call runs the whole derivation (about 25 s) and caches "
+                                   "the result in the user cache folder ($ICL_ASYMPTOTICS_CACHE_DIR, "
+                                   "else e.g. ~/.cache/icl-asymptotics), keyed by package and sympy "
+                                   "version; later calls are instant.")
     p.add_argument("names", nargs="+", metavar="NAME",
                    help="formula names (e.g. e_icl_structural, result1_e_icl_tau_gt_1, "
                         "limit_e_tau_kappa_inf), or 'all'; an unknown name lists the available ones")
@@ -833,7 +936,7 @@ time at 3 rungs x 8 seeds, against 68% for a normal); see simulate.validate.
     g.add_argument("--no-extrapolate", action="store_true",
                    help="finite-d points only, also at full size")
     g.add_argument("--seed", type=_nonneg_int, default=0, help="root seed [default 0]")
-    g.add_argument("--cache", metavar="DIR", help="resumable cache folder")
+    g.add_argument("--cache", metavar="DIR", type=_cache_dir, help="resumable cache folder")
     g.add_argument("--jobs", type=_positive_int("jobs"), default=1, help="worker processes [1]")
     g.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=cmd_reproduce)
@@ -846,9 +949,24 @@ def _version() -> str:
     return f"icl-asymptotics {__version__}"
 
 
+#: Exit statuses (docs/cli.md, "Exit status"): one policy for every command.
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
 def main(argv=None) -> int:
-    """Entry point of ``icl-asymptotics``; returns the exit status (0 ok, 2 bad arguments or
-    values, 1 a computation that failed, e.g. a fixed point that did not converge)."""
+    """Entry point of ``icl-asymptotics``; returns the exit status:
+
+    - 0: done;
+    - 2 (usage): the command line cannot be carried out as given: bad syntax, a value outside its
+      range, an unknown name, an output folder that does not exist, a cache path that is a file,
+      a simulation too large for the memory available (every ``ValueError``); nothing is written;
+    - 1 (failed): a valid request that failed while running: a fixed point or solver that did not
+      converge, ``simulate`` with every replicate of some point failed, an output file that cannot
+      be written (permission, read-only or full disk: every ``OSError``), memory exhausted;
+    - 130: interrupted (Ctrl-C).
+
+    Every error is one line on stderr, ``icl-asymptotics COMMAND: error: ...`` (2) or
+    ``... failed: ...`` (1)."""
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -863,10 +981,13 @@ def main(argv=None) -> int:
         return args.func(args)
     except (CLIError, ValueError) as exc:
         sys.stderr.write(f"{prog}: error: {_one_line(exc)}\n")
-        return 2
-    except (RuntimeError, OSError) as exc:
-        sys.stderr.write(f"{prog}: failed: {_one_line(exc)}\n")
-        return 1
+        return EXIT_USAGE
+    except (RuntimeError, OSError, ArithmeticError, MemoryError) as exc:
+        sys.stderr.write(f"{prog}: failed: {_one_line(exc) or type(exc).__name__}\n")
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        sys.stderr.write(f"{prog}: interrupted\n")
+        return EXIT_INTERRUPTED
 
 
 def _one_line(exc: BaseException) -> str:

@@ -19,7 +19,7 @@ import numpy as np
 
 from asymptotics.params import check, check_int, check_scalar
 from asymptotics.spectrum import ISOTROPIC, PowerLaw, Spectrum, Tasks, TaskSpectrum, TestLaw, resolve
-from simulate._sizes import check_d, context_length, sizes
+from simulate._sizes import check_d, check_resources, context_length, sizes
 from simulate.errors import test_errors
 from simulate.options import Options, make_options
 from simulate.sampler import pretraining_tasks, sample_contexts
@@ -92,6 +92,8 @@ def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = No
     Returns the :class:`Point`, the solver name ``options.solver`` resolves to at its sizes (raises
     ``ValueError`` for an impossible combination, e.g. CG at ``lam = 0``, ``n <= d(d+1)``) and the
     resolved :class:`asymptotics.spectrum.Tasks`.
+    Also refuses sizes whose estimated memory exceeds the memory available
+    (:func:`simulate._sizes.check_resources`).
     """
     d = check_d(d)
     l, k, n = sizes(d, tau, alpha, kappa)
@@ -113,7 +115,9 @@ def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = No
     point = Point(d, check_scalar("tau", tau), check_scalar("alpha", alpha), check_scalar("kappa", kappa),
                   check_scalar("rho", rho), check_scalar("lam", lam), l, k, n,
                   describe(task_cov), describe(test_cov), at, l_test)
-    return point, resolve_solver(options.solver, n, d, point.lam), tasks
+    solver = resolve_solver(options.solver, n, d, point.lam)
+    check_resources(d, l, k, n, solver, options.dtype)
+    return point, solver, tasks
 
 
 def _replicate(point: Point, solver: str, options: Options, seed: int, replicate: int,

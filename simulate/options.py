@@ -53,7 +53,7 @@ class Options:
             raise ValueError(f"solver must be one of {SOLVERS}; got {self.solver!r}")
         try:
             dtype = np.dtype(self.dtype).name
-        except TypeError:
+        except (TypeError, ValueError):  # numpy's own errors for names it does not know
             dtype = None
         if isinstance(self.dtype, bool) or dtype not in DTYPES:
             raise ValueError(f"dtype must be one of {DTYPES}; got {self.dtype!r}")

@@ -40,7 +40,7 @@ def test_parse_spec(text, expected, ranged, log):
 
 
 @pytest.mark.parametrize("name, text, needle", [
-    ("tau", "-1", "0 < tau"),
+    ("tau", "-1", "1e-30 <= tau"),
     ("alpha", "inf", "alpha"),
     ("rho", "0.1,nan", "rho"),
     ("tau", "1:2", "START:STOP:N"),
@@ -50,7 +50,7 @@ def test_parse_spec(text, expected, ranged, log):
     ("tau", "log:1:10", "log:START:STOP:N"),
     ("lam", "abc", "cannot read"),
     ("lam", "0.1,,0.2", "empty item"),
-    ("alpha", "0:1:3", "0 < alpha"),
+    ("alpha", "0:1:3", "1e-30 <= alpha"),
 ])
 def test_parse_spec_refuses(name, text, needle):
     with pytest.raises(ValueError, match=name) as exc:
@@ -278,9 +278,10 @@ def test_reproduce_quick_theory_only(capsys, tmp_path):
     assert out.split() == [str(tmp_path / "figs" / n) for n in names]
 
 
-def test_latex_prints_the_symbolic_export(capsys, tmp_path):
+def test_latex_prints_the_symbolic_export(capsys, tmp_path, monkeypatch):
     from asymptotics import symbolic
 
+    monkeypatch.setenv("ICL_ASYMPTOTICS_CACHE_DIR", str(tmp_path / "cache"))  # not the user's cache
     out = tmp_path / "f.tex"
     assert cli.main(["latex", "limit_e_tau_kappa_inf", "result1_e_icl_tau_gt_1", "-o", str(out)]) == 0
     text = out.read_text()

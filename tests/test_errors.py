@@ -57,7 +57,7 @@ def test_known_values():
     ((np.zeros((3, 3)), np.zeros((2, 3)), 2, 0.1), r"Gamma must have shape \(d, d\+1\)"),
     ((np.zeros((3, 4)), np.zeros((2, 4)), 2, 0.1), r"tasks must have shape \(k, d\)"),
     ((np.zeros((3, 4)), np.zeros((2, 3)), 0, 0.1), "l must be an integer >= 1"),
-    ((np.zeros((3, 4)), np.zeros((2, 3)), 2, -0.1), "rho must satisfy 0 <= rho < inf"),
+    ((np.zeros((3, 4)), np.zeros((2, 3)), 2, -0.1), "rho must satisfy 0 <= rho <= 1e30"),
 ])
 def test_bad_inputs(args, match):
     with pytest.raises(ValueError, match=match):

@@ -14,19 +14,24 @@ def test_sizes_round_half_up():
 @pytest.mark.parametrize("args, match", [
     ((1, 1, 1, 1), "d must be an integer >= 2"),
     ((40.5, 1, 1, 1), "d must be an integer >= 2"),
-    ((True, 1, 1, 1), "d must be an integer >= 2"),
     ((40, np.inf, 1, 1), "tau = inf .* not simulable"),
     ((40, 1, 0.01, 1), r"alpha\*d = 0.4 rounds to l = 0 tokens; need alpha >= 0.0125"),
     ((40, 1, 1, 0.01), r"kappa\*d = 0.4 rounds to k = 0 tasks"),
     ((40, 1e-4, 1, 1), r"tau\*d\^2 = 0.16 rounds to n = 0 contexts"),
-    ((40, -1, 1, 1), r"tau must satisfy 0 < tau <= inf"),
-    ((40, 1, np.inf, 1), r"alpha must satisfy 0 < alpha < inf"),
+    ((40, -1, 1, 1), r"tau must satisfy 1e-30 <= tau <= 1e100 or tau = inf"),
+    ((40, 1, np.inf, 1), r"alpha must satisfy 1e-30 <= alpha <= 1e100"),
     ((40, 1, 1, np.nan), r"kappa must satisfy"),
     ((40, [1, 2], 1, 1), "scalar"),
 ])
 def test_sizes_refuses_with_reason(args, match):
     with pytest.raises(ValueError, match=match):
         sizes(*args)
+
+
+@pytest.mark.parametrize("d", [True, "40", np.timedelta64(40, "D")])
+def test_sizes_refuses_a_d_that_is_not_a_number(d):
+    with pytest.raises(TypeError, match="d must be an integer >= 2"):
+        sizes(d, 1, 1, 1)
 
 
 def test_stream_is_the_documented_seed_sequence():

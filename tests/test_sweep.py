@@ -81,7 +81,7 @@ def test_results_do_not_depend_on_grid_order():
 
 @pytest.mark.parametrize("kwargs, match", [
     (dict(grid={**GRID, "rho": [0.1, -1.0]}), "rho must satisfy 0 <= rho"),
-    (dict(grid={**GRID, "tau": [0.5, 0.0]}), "tau must satisfy 0 < tau"),
+    (dict(grid={**GRID, "tau": [0.5, 0.0]}), "tau must satisfy 1e-30 <= tau"),
     (dict(grid={**GRID, "gamma": 1.0}), "unknown grid parameter 'gamma'"),
     (dict(grid=[{"tau": 1.0, "alpha": 1.0, "kappa": 1.0, "rho": 0.1, "d": 1.5}], d=None), "d must be an integer"),
     (dict(grid=GRID, d=None), "has no d"),

@@ -31,7 +31,7 @@ def test_bad_value_inside_array(name, value):
 
 
 def test_non_numeric_and_unbroadcastable():
-    with pytest.raises(ValueError, match="alpha must be a real number"):
+    with pytest.raises(TypeError, match="alpha must be a real number"):
         A.e_icl(1.0, "many", 1.0, 0.1)
     with pytest.raises(ValueError, match="cannot be broadcast"):
         A.e_icl([1.0, 2.0], [1.0, 2.0, 3.0], 1.0, 0.1)
