@@ -14,6 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+from asymptotics.params import as_real_array
 from asymptotics.stieltjes import _SAFE_HIGH, _SAFE_LOW, _m_and_s, _p_theta, _within, b_plus_sqrt
 
 
@@ -252,16 +253,23 @@ ROOT_MAXITER = 200
 
 _EPS = np.finfo(float).eps
 
+#: Supported scale of a covariance: its mean eigenvalue ``tr C/d`` (like ``rho``, it enters
+#: ``q = (tr C/d + rho)/alpha``; outside this the float64 kernels could over- or underflow).
+SCALE_RANGE = (1e-30, 1e30)
+
+
+def _real(name: str, value) -> np.ndarray:
+    """``value`` as a float64 array through the one type check (:func:`asymptotics.params.as_real_array`:
+    ``TypeError`` naming ``name`` for anything not real numbers, ragged lists included)."""
+    return np.asarray(as_real_array(name, value), dtype=np.float64)
+
 
 def _as_eigenvalues(name: str, values) -> np.ndarray:
     """A 1-D, finite, non-negative, not-all-zero float64 array, or ``ValueError`` naming ``name``."""
-    if isinstance(values, (str, bytes)) or np.iscomplexobj(values):
-        raise ValueError(f"{name} must be real eigenvalues (a 1-D array) or a symmetric PSD matrix; "
-                         f"got {values!r}")
-    try:
-        arr = np.asarray(values, dtype=np.float64)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name} must be a real array; got {type(values).__name__}") from None
+    if isinstance(values, (str, bytes)):
+        raise ValueError(f"{name} must be real eigenvalues (a 1-D array), a symmetric PSD matrix or a "
+                         f"named law (asymptotics.spectrum); got {values!r}")
+    arr = _real(name, values)
     if arr.ndim != 1 or arr.size == 0:
         raise ValueError(f"{name} must be a non-empty 1-D array of eigenvalues; got shape {arr.shape}")
     if not np.all(np.isfinite(arr)):
@@ -270,13 +278,17 @@ def _as_eigenvalues(name: str, values) -> np.ndarray:
         raise ValueError(f"{name} must be positive semi-definite: eigenvalues >= 0; got min {arr.min():.3g}")
     if arr.max() == 0:
         raise ValueError(f"{name} must not be all zero")
+    scale = float(np.mean(arr))
+    if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
+        raise ValueError(f"{name} must have its mean eigenvalue tr C/d in [{SCALE_RANGE[0]:g}, "
+                         f"{SCALE_RANGE[1]:g}] (the float64 range of the theory); got {scale:.3g}")
     return arr
 
 
 def _as_matrix(name: str, value) -> tuple[np.ndarray, np.ndarray]:
     """Eigen-decomposition ``(eigenvalues descending, eigenvectors as columns)`` of a symmetric PSD
     matrix, or ``ValueError`` naming ``name`` (non-square, non-symmetric, NaN/inf, not PSD, zero)."""
-    M = np.asarray(value, dtype=np.float64)
+    M = _real(name, value)
     if M.ndim != 2 or M.shape[0] != M.shape[1] or M.shape[0] == 0:
         raise ValueError(f"{name} as a matrix must be square; got shape {M.shape}")
     if not np.all(np.isfinite(M)):
@@ -284,7 +296,7 @@ def _as_matrix(name: str, value) -> tuple[np.ndarray, np.ndarray]:
     scale = max(float(np.max(np.abs(M))), np.finfo(float).tiny)
     if np.max(np.abs(M - M.T)) > 1e-10 * scale:
         raise ValueError(f"{name} must be symmetric (max |M - M^T| = {np.max(np.abs(M - M.T)):.3g})")
-    vals, vecs = np.linalg.eigh(0.5 * (M + M.T))
+    vals, vecs = np.linalg.eigh(0.5 * M + 0.5 * M.T)
     if vals.min() < -1e-10 * scale * M.shape[0]:
         raise ValueError(f"{name} must be positive semi-definite; smallest eigenvalue {vals.min():.3g}")
     vals = np.maximum(vals, 0.0)[::-1]
@@ -666,7 +678,7 @@ def resolve(task_cov=None, test_cov=None) -> Tasks:
     elif isinstance(task_cov, TaskSpectrum):
         spectrum = task_cov
     else:
-        arr = np.asarray(task_cov) if not isinstance(task_cov, (str, bytes)) else None
+        arr = _real("task_cov", task_cov) if not isinstance(task_cov, (str, bytes)) else None
         if arr is not None and arr.ndim == 2:
             spectrum = from_matrix(arr, name="task_cov")
         else:
@@ -678,13 +690,16 @@ def resolve(task_cov=None, test_cov=None) -> Tasks:
         elif isinstance(test_cov, TaskSpectrum):
             test = TestLaw(test_cov)
         else:
-            arr = np.asarray(test_cov) if not isinstance(test_cov, (str, bytes)) else None
+            arr = _real("test_cov", test_cov) if not isinstance(test_cov, (str, bytes)) else None
             if arr is not None and arr.ndim == 2:
                 _as_matrix("test_cov", arr)  # checks symmetric PSD, finite, non-zero
-                M = np.asarray(arr, dtype=np.float64)
+                M = arr
                 basis = getattr(spectrum, "basis", None)
+                if basis is not None and M.shape != basis.shape:
+                    raise ValueError(f"test_cov is a {M.shape[0]}x{M.shape[1]} matrix but task_cov is "
+                                     f"{basis.shape[0]}x{basis.shape[1]}; give both at the same size")
                 test = M if basis is None else basis.T @ M @ basis
-                test = 0.5 * (test + test.T)
+                test = 0.5 * test + 0.5 * test.T
             else:
                 test = _as_eigenvalues("test_cov", test_cov)
     return Tasks(spectrum, test)

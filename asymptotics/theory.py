@@ -39,7 +39,7 @@ from functools import partial
 
 import numpy as np
 
-from asymptotics.params import PARAMS, broadcast_params, check, check_params, in_range
+from asymptotics.params import PARAMS, RANGES, broadcast_params, check, check_params, in_range
 from asymptotics.spectrum import ISOTROPIC, TaskSpectrum, resolve
 from asymptotics.stieltjes import b_plus_sqrt
 
@@ -242,7 +242,8 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alph
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
         raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
     tasks = resolve(task_cov, test_cov)
-    params = _params(tau, alpha, kappa, rho, lam, alpha_test)
+    params = _params(tau, alpha, kappa, rho, lam, alpha_test, structured=tasks.spectrum is not ISOTROPIC)
+    _check_noise_scale(params, tasks)
     kernel = partial(_solve_flat, tasks=tasks)
     out = _evaluate(params, rtol, maxiter, kernel, [f.name for f in fields(TheoryResult)][:-1],
                     spectrum=tasks.spectrum)
@@ -250,12 +251,38 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alph
     return TheoryResult(**out)
 
 
-def _params(tau, alpha, kappa, rho, lam, alpha_test):
+#: Structured tasks (a general task law) are evaluated for ``kappa >= 1e-30`` and ``lam <= 1e30``:
+#: beyond, products in the scalar root and the test sums leave float64 (the isotropic closed forms
+#: reach further; asymptotics.params.RANGES).
+STRUCTURED_RANGES = {"kappa": (1e-30, "1e-30 <= kappa <= inf for structured tasks"),
+                     "lam": (1e30, "0 <= lam <= 1e30 for structured tasks")}
+
+
+def _check_noise_scale(params, tasks):
+    """``q = (tr C_tr/d + rho)/alpha`` and ``q_te = (tr C_te/d + rho)/alpha_test`` at least 1e-100
+    (the smallest ``q`` of the isotropic model in ``RANGES``); below, the float64 sums underflow."""
+    tau, alpha, kappa, rho, lam, at = params
+    for q, names in (((tasks.spectrum.mean + rho) / alpha, "task_cov, rho and alpha"),
+                     ((tasks.test_trace + rho) / at, "test_cov, rho and alpha_test")):
+        if q.size and q.min() < 1e-100:
+            raise ValueError(f"{names} give q = (tr C/d + rho)/alpha = {float(q.min()):.3g}; structured tasks "
+                             "need q >= 1e-100 (the float64 range of the theory)")
+
+
+def _params(tau, alpha, kappa, rho, lam, alpha_test, structured=True):
     """The five checked parameters and ``alpha_test`` (``alpha`` when None), broadcast: six arrays."""
     params = check_params(tau, alpha, kappa, rho, lam)
+    if structured:
+        k, l_ = params[2], params[4]
+        if k.size and k.min() < STRUCTURED_RANGES["kappa"][0]:
+            raise ValueError(f"kappa must satisfy {STRUCTURED_RANGES['kappa'][1]}; got {float(k.min())!r}")
+        if l_.size and l_.max() > STRUCTURED_RANGES["lam"][0]:
+            raise ValueError(f"lam must satisfy {STRUCTURED_RANGES['lam'][1]}; got {float(l_.max())!r}")
     if alpha_test is None:
         return (*params, params[1])
-    at = check("alpha_test", alpha_test, low=0.0, low_ok=False, inf_ok=False, allowed="0 < alpha_test < inf")
+    r = RANGES["alpha"]
+    at = check("alpha_test", alpha_test, low=r.low, low_ok=r.low_ok, high=r.high, inf_ok=r.inf_ok,
+               allowed=r.text.replace("alpha", "alpha_test"))
     return tuple(np.broadcast_arrays(*params, at))
 
 
@@ -499,7 +526,8 @@ def _error(field, tau, alpha, kappa, rho, lam):
 
 def _structured_error(field, tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test):
     tasks = resolve(task_cov, test_cov)
-    params = _params(tau, alpha, kappa, rho, lam, alpha_test)
+    params = _params(tau, alpha, kappa, rho, lam, alpha_test, structured=tasks.spectrum is not ISOTROPIC)
+    _check_noise_scale(params, tasks)
     out = _evaluate(params, RTOL, MAXITER, partial(_structured_flat, tasks=tasks, field=field), (field,),
                     spectrum=tasks.spectrum)
     return _checked(params, out, field)

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from asymptotics.params import check, check_int, check_scalar
+from asymptotics.params import RANGES, check, check_int, check_scalar
 from asymptotics.spectrum import ISOTROPIC, PowerLaw, Spectrum, Tasks, TaskSpectrum, TestLaw, resolve
 from simulate._sizes import check_d, check_resources, context_length, sizes
 from simulate.errors import test_errors
@@ -109,8 +109,9 @@ def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = No
     if alpha_test is None:
         at, l_test = None, None
     else:
-        at = float(check("alpha_test", alpha_test, low=0.0, low_ok=False, inf_ok=False,
-                         allowed="0 < alpha_test < inf"))
+        r = RANGES["alpha"]
+        at = float(check("alpha_test", alpha_test, low=r.low, low_ok=r.low_ok, high=r.high,
+                         inf_ok=r.inf_ok, allowed=r.text.replace("alpha", "alpha_test")))
         l_test = context_length(d, at)
     point = Point(d, check_scalar("tau", tau), check_scalar("alpha", alpha), check_scalar("kappa", kappa),
                   check_scalar("rho", rho), check_scalar("lam", lam), l, k, n,

@@ -242,3 +242,42 @@ if __name__ == "__main__":
     json.dump(dict(COUNTS, examples_per_test=EXAMPLES, hypothesis_derandomized=not RANDOM), sys.stdout,
               indent=1)
     print()
+
+
+# --- structured tasks: task_cov, test_cov, alpha_test ------------------------------------------------
+def _cov_values():
+    floats = st.one_of(st.floats(0.0, 1e3), st.floats(allow_nan=True, allow_infinity=True),
+                       st.sampled_from([0.0, -1.0, 1e-300, 1e300]))
+    return st.lists(floats, min_size=0, max_size=6)
+
+
+@st.composite
+def covariances(draw, name):
+    from asymptotics import spectrum as S
+    kind = draw(st.sampled_from(["none", "power", "two", "array", "matrix", "bad matrix", "wrong type"]))
+    if kind == "none":
+        return None
+    if kind == "power":
+        return S.power_law(draw(st.floats(0.0, 3.0)), draw(st.integers(1, 40)))
+    if kind == "two":
+        law = S.two_level(draw(st.floats(0.01, 0.99)), draw(st.floats(1e-3, 1e3)), draw(st.floats(1e-3, 1e3)))
+        return S.anti_aligned(law) if name == "test_cov" and draw(st.booleans()) else law
+    if kind == "array":
+        return np.array(draw(_cov_values()), dtype=float)
+    if kind == "matrix":
+        n = draw(st.integers(1, 4))
+        B = np.array(draw(st.lists(st.floats(-3, 3), min_size=n * n, max_size=n * n))).reshape(n, n)
+        return B @ B.T
+    if kind == "bad matrix":
+        n = draw(st.integers(1, 4))
+        return np.array(draw(st.lists(st.floats(allow_nan=True), min_size=n * n, max_size=n * n))).reshape(n, n)
+    return draw(WRONG_TYPES)
+
+
+@settings(SETTINGS, max_examples=EXAMPLES // 2)  # a scalar root per point: slower than the isotropic path
+@given(FIVE, covariances("task_cov"), covariances("test_cov"),
+       st.one_of(st.none(), _valid("alpha"), st.floats(allow_nan=True), WRONG_TYPES))
+def test_fuzz_structured_tasks(kw, task_cov, test_cov, alpha_test):
+    extra = {"task_cov": task_cov, "test_cov": test_cov, "alpha_test": alpha_test}
+    contract(A.solve, {**kw, **extra},
+             lambda r: [r.e_icl, r.e_idg, r.e_bias, r.e_align, r.nu] if np.all(r.converged) else [np.nan])

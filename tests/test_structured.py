@@ -238,7 +238,7 @@ def test_peak_and_tau_inf_for_structured_tasks():
     ("test_cov", [1.0, 2.0], "test_cov has 2 entries but task_cov has 3"),
     ("test_cov", [0.0, 0.0, 0.0], "test_cov must not be all zero"),
     ("test_cov", [[1.0, 0.5], [0.5, -1.0]], "test_cov must be positive semi-definite"),
-    ("alpha_test", 0.0, "alpha_test must satisfy 0 < alpha_test < inf"),
+    ("alpha_test", 0.0, "alpha_test must satisfy 1e-30 <= alpha_test <= 1e100"),
     ("alpha_test", -1.0, "alpha_test must satisfy"),
     ("alpha_test", np.inf, "alpha_test must satisfy"),
 ])
