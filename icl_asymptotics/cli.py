@@ -345,12 +345,33 @@ def cmd_transformer(args) -> int:
                 "softmax": dict(options)}
     rows = tf.sweep_rows({p: s.values for p, s in specs.items()}, archs=archs, d=args.d,
                          n_seeds=args.seeds, seed=args.seed, steps=args.steps, n_layers=args.n_layers,
-                         options=per_arch, cache_dir=args.cache, progress=not args.no_progress)
+                         options=per_arch, cache_dir=args.cache, progress=not args.no_progress,
+                         cached_only=args.cached_only, shard=_shard(args.shard))
+    if args.shard:
+        return 0  # a shard trains its share into the cache; an unsharded call draws the whole sweep
+    if not rows:
+        raise CLIError("no finished runs in the cache for this sweep")
+    if args.exact:
+        rows += tf.exact_rows({p: s.values for p, s in specs.items()}, d=args.d, n_seeds=args.seeds,
+                              seed=args.seed)
     if args.csv:
         tf.write_csv(rows, args.csv)
     fig = tf.figure(rows, x_name, params={p: float(s.values[0]) for p, s in specs.items()}, title=args.title)
     figures.save(fig, args.output, dpi=args.dpi)
     return 0
+
+
+def _shard(text):
+    if text is None:
+        return None
+    parts = text.split("/")
+    try:
+        k, n = (int(v) for v in parts)
+    except ValueError:
+        raise CLIError(f"--shard is K/N with integers 0 <= K < N; got {text!r}") from None
+    if not 0 <= k < n:
+        raise CLIError(f"--shard is K/N with integers 0 <= K < N; got {text!r}")
+    return k, n
 
 
 def _sim_options(args) -> dict:
@@ -576,6 +597,14 @@ killed sweep resumes where it stopped. Details and the recorded runs: docs/trans
     g.add_argument("--batch", type=_positive_int("batch"), help="contexts per step [default 256]")
     g.add_argument("--lr", type=float, help="peak AdamW learning rate [default 1e-3 softmax, 1e-2 linear]")
     g.add_argument("--cache", metavar="DIR", help="resumable cache folder (one JSON file per finished run)")
+    g.add_argument("--exact", action="store_true",
+                   help="add simulate.run's exact ridgeless Gamma* on the same data (arch 'exact' "
+                        "rows; finite tau only)")
+    g.add_argument("--shard", metavar="K/N",
+                   help="train only runs K, K+N, K+2N, ... of the sweep into --cache (parallel "
+                        "processes or array jobs); writes no table or figure")
+    g.add_argument("--cached-only", action="store_true",
+                   help="train nothing: table and figure from the runs already in --cache")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_transformer)
 

@@ -10,6 +10,7 @@ only when a sweep runs.
 from __future__ import annotations
 
 import csv
+import math
 
 import numpy as np
 
@@ -18,18 +19,22 @@ from simulate.io import atomic_path
 #: The recorded table's columns (docs/results/transformer_*.csv), in order.
 COLUMNS = ("arch", "d", "tau", "alpha", "kappa", "rho", "seed", "icl", "idg", "steps", "n_layers",
            "icl_sem", "idg_sem", "final_loss", "converged", "l", "k", "n", "seconds", "entropy")
-MARKERS = {"linear": "o", "softmax": "s"}
-COLORS = {"linear": "#1f77b4", "softmax": "#d62728"}
+MARKERS = {"linear": "o", "softmax": "s", "exact": "x"}
+COLORS = {"linear": "#1f77b4", "softmax": "#d62728", "exact": "0.35"}
+LABELS = {"exact": "exact ridgeless $\\Gamma^*$ (simulate.run)"}
 
 
 def sweep_rows(grid: dict, *, archs, d: int, n_seeds: int, seed: int = 0, steps=None, n_layers=None,
-               options=None, cache_dir=None, progress=True, n_jobs=1) -> list[dict]:
+               options=None, cache_dir=None, progress=True, n_jobs=1, cached_only=False,
+               shard=None) -> list[dict]:
     """Train every architecture in ``archs`` at every point of ``grid`` (``tau, alpha, kappa, rho``
     axes) for replicates ``0..n_seeds-1`` of entropy ``seed``; one row per run (``COLUMNS``; the
     ``seed`` column is the replicate index, ``entropy`` the stream's entropy).
 
     ``n_layers`` (softmax; linear is always 1) and ``options`` (a dict per architecture name, or one
-    dict for all) are passed to :func:`simulate.transformer.train`. Raises ``ValueError`` for bad
+    dict for all) are passed to :func:`simulate.transformer.train`. ``cached_only``: train nothing,
+    return the runs already in ``cache_dir`` (a sweep stopped part-way). ``shard=(K, N)``: run
+    only the tasks with index K mod N (:func:`simulate.sweep`; several processes, one cache). Raises ``ValueError`` for bad
     input before anything is trained, and ``RuntimeError`` if a run failed (the cache keeps the
     runs that finished).
     """
@@ -49,8 +54,18 @@ def sweep_rows(grid: dict, *, archs, d: int, n_seeds: int, seed: int = 0, steps=
             opts["steps"] = int(steps)
         if arch == "softmax" and n_layers is not None:
             opts["n_layers"] = int(n_layers)
-        res = simulate.sweep(grid, d=d, n_seeds=n_seeds, seed=seed, runner=train_replicate,
-                             cache_dir=cache_dir, progress=progress, n_jobs=n_jobs, options=opts)
+        if cached_only:
+            if cache_dir is None:
+                raise ValueError("cached_only needs a cache_dir")
+            plan = simulate.plan(grid, d=d, n_seeds=n_seeds, seed=seed, runner=train_replicate,
+                                 cache_dir=cache_dir, options=opts)
+            plan.tasks = [t for t in plan.tasks if t[0] in plan.results]
+            plan.todo = []
+            res = simulate.collect(plan, engine="cache", wall=0.0)
+        else:
+            res = simulate.sweep(grid, d=d, n_seeds=n_seeds, seed=seed, runner=train_replicate,
+                                 cache_dir=cache_dir, progress=progress, n_jobs=n_jobs, options=opts,
+                                 shard=shard)
         failed = res.errors
         if failed:
             raise RuntimeError(f"{len(failed)} {arch} run(s) failed, first: {failed[0]['error']}")
@@ -58,6 +73,27 @@ def sweep_rows(grid: dict, *, archs, d: int, n_seeds: int, seed: int = 0, steps=
             row = {c: rec.get(c) for c in COLUMNS}
             row["seed"], row["entropy"] = rec["replicate"], seed
             rows.append(row)
+    return rows
+
+
+def exact_rows(grid: dict, *, d: int, n_seeds: int, seed: int = 0) -> list[dict]:
+    """Reference rows (``arch = 'exact'``): :func:`simulate.run`'s exact ridgeless ``Gamma*`` on the
+    same data as the trained models (same stream, replicates ``0..n_seeds-1``), at every point of
+    ``grid`` with finite ``tau`` (``tau = inf`` has no finite training set to solve)."""
+    import simulate
+    from asymptotics.params import cartesian
+
+    flat = cartesian(**{k: grid[k] for k in ("tau", "alpha", "kappa", "rho")})
+    rows = []
+    for i in range(len(flat["tau"])):
+        p = {k: float(flat[k][i]) for k in flat}
+        if math.isinf(p["tau"]):
+            continue
+        res = simulate.run(d, p["tau"], p["alpha"], p["kappa"], p["rho"], 0.0, n_seeds=n_seeds, seed=seed)
+        for r in range(n_seeds):
+            rows.append({"arch": "exact", "d": d, **p, "seed": r, "icl": float(res.icl[r]),
+                         "idg": float(res.idg[r]), "l": res.l, "k": res.k, "n": res.n,
+                         "seconds": res.records[r]["seconds"], "entropy": seed})
     return rows
 
 
@@ -133,7 +169,7 @@ def figure(rows: list[dict], x_name: str, *, params: dict, title=None, n_theory:
     icl = np.asarray(asymptotics.e_icl(args["tau"], args["alpha"], args["kappa"], args["rho"], 0.0))
     idg = np.asarray(asymptotics.e_idg(args["tau"], args["alpha"], args["kappa"], args["rho"], 0.0))
     with rc_context(plot.STYLE):
-        fig = Figure(figsize=(7.6, 4.4), layout="constrained")
+        fig = Figure(figsize=(9.0, 4.4), layout="constrained")
         ax = fig.add_subplot()
         ax.plot(grid, icl, color="k", lw=1.6, label="theory $e_{ICL}$ (linear attention, $d\\to\\infty$)")
         ax.plot(grid, idg, color="k", lw=1.6, ls="--", label="theory $e_{IDG}$")
@@ -142,18 +178,26 @@ def figure(rows: list[dict], x_name: str, *, params: dict, title=None, n_theory:
         for arch, (x, mi, si, md, sd) in data.items():
             c, mk = COLORS.get(arch, "C2"), MARKERS.get(arch, "^")
             ax.errorbar(x, mi, yerr=si, color=c, marker=mk, ls="-", lw=0.8, ms=6, capsize=2,
-                        label=f"{arch}: $e_{{ICL}}$")
+                        label=f"{LABELS.get(arch, arch)}: $e_{{ICL}}$")
             ax.errorbar(x, md, yerr=sd, color=c, marker=mk, ls="--", lw=0.8, ms=6, mfc="white",
-                        capsize=2, label=f"{arch}: $e_{{IDG}}$")
+                        capsize=2, label=f"{LABELS.get(arch, arch)}: $e_{{IDG}}$")
         ax.set_xscale("log")
+        from matplotlib.ticker import NullFormatter
+        ticks = sorted(set(finite.tolist()))
+        ax.set_xticks(ticks, [f"{t:g}" for t in ticks])
+        ax.xaxis.set_minor_formatter(NullFormatter())
         ax.set_xlabel(f"$\\{x_name}$")
         ax.set_ylabel("test error")
         top = max(1.6 * (1.0 + p.get("rho", 0.0)),
                   1.1 * max(float(np.max(v[1])) for v in data.values()))
-        ax.set_ylim(0.0, top)
-        if x_name == "tau":
+        if x_name == "tau":  # the interpolation peak: log scale
             ax.axvline(1.0, color="0.8", lw=0.8)
-        ax.legend(fontsize=7, ncol=2, loc="upper right")
+            ax.set_yscale("log")
+            low = min(float(np.min(v[3])) for v in data.values())
+            ax.set_ylim(0.7 * min(low, float(np.min(idg))), 2.0 * top)
+        else:
+            ax.set_ylim(0.0, top)
+        ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
         sizes = sorted({int(r["d"]) for r in rows})
         ax.set_title(title or f"trained models at d = {','.join(map(str, sizes))} vs ridgeless theory "
                               f"({plot.param_text(p)})", fontsize=9)

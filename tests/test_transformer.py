@@ -150,3 +150,28 @@ def test_cli_sweep_writes_table_and_figure_and_resumes_from_cache(tmp_path):
     assert (tmp_path / "t.csv").read_text() == first
     assert (tmp_path / "t.png").stat().st_size > 0
     assert main(["transformer", "--arch", "rnn", "-o", str(tmp_path / "x.png")]) == 2
+
+
+def test_cli_shards_fill_one_cache_and_cached_only_reads_it(tmp_path):
+    from icl_asymptotics.cli import main
+    from icl_asymptotics.transformer_figures import read_csv
+
+    base = ["transformer", "--arch", "linear", "--kappa", "0.5,2", "--d", "4", "--seeds", "2", "--steps",
+            "20", "--batch", "16", "--cache", str(tmp_path / "c"), "--no-progress", "-o", str(tmp_path / "f.png")]
+    assert main(base + ["--shard", "1/2"]) == 0 and not (tmp_path / "f.png").exists()
+    assert main(base + ["--cached-only", "--csv", str(tmp_path / "half.csv")]) == 0
+    half = read_csv(tmp_path / "half.csv")
+    assert sorted(r["seed"] for r in half) == [1, 1]  # tasks 1 and 3: replicate 1 of each kappa
+    assert main(base + ["--shard", "0/2"]) == 0
+    assert main(base + ["--cached-only", "--csv", str(tmp_path / "all.csv")]) == 0
+    assert len(read_csv(tmp_path / "all.csv")) == 4
+    assert main(base + ["--shard", "2/2"]) == 2
+
+
+def test_exact_rows_are_simulate_run():
+    from icl_asymptotics.transformer_figures import exact_rows
+
+    rows = exact_rows({"tau": [4.0, INF], "alpha": 2.0, "kappa": 1.0, "rho": 0.1}, d=4, n_seeds=2)
+    sim = simulate.run(4, 4.0, 2.0, 1.0, 0.1, n_seeds=2)
+    assert [r["icl"] for r in rows] == list(sim.icl) and [r["idg"] for r in rows] == list(sim.idg)
+    assert {r["arch"] for r in rows} == {"exact"} and {r["tau"] for r in rows} == {4.0}  # tau = inf skipped
