@@ -94,7 +94,9 @@ class TrainOptions:
     replicate: int = 0
 
 
-#: Per-architecture defaults; options outside an architecture's set are refused (it would ignore them).
+#: Per-architecture defaults; options outside an architecture's set are refused (it would ignore
+#: them). For ``linear``, ``batch``, ``lr``, ``weight_decay``, ``warmup`` apply at ``tau = inf``
+#: (AdamW) and ``gtol`` at finite ``tau`` (L-BFGS).
 DEFAULTS = {
     "linear": {"batch": 256, "lr": 1e-2, "weight_decay": 0.0, "warmup": 0.02, "init_scale": 0.1,
                "gtol": 1e-6, "log_every": 50},
