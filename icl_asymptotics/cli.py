@@ -444,6 +444,54 @@ def cmd_curve(args) -> int:
     return 0
 
 
+def cmd_transformer(args) -> int:
+    from icl_asymptotics import figures, transformer_figures as tf
+
+    archs = [a.strip() for a in args.arch.split(",")]
+    specs = {p: getattr(args, p) for p in ("tau", "alpha", "kappa", "rho")}
+    multi = [p for p, s in specs.items() if s.values.size > 1]
+    if len(multi) > 1:
+        raise CLIError(f"transformer sweeps one parameter (the x axis); got several values for {', '.join(multi)}")
+    x_name = multi[0] if multi else "kappa"
+    if x_name not in ("kappa", "tau"):
+        raise CLIError(f"the swept parameter must be kappa or tau; got {x_name}")
+    options = {}
+    for name in ("batch", "lr", "width"):
+        if getattr(args, name) is not None:
+            options[name] = getattr(args, name)
+    per_arch = {"linear": {k: v for k, v in options.items() if k in ("batch", "lr")},
+                "softmax": dict(options)}
+    rows = tf.sweep_rows({p: s.values for p, s in specs.items()}, archs=archs, d=args.d,
+                         n_seeds=args.seeds, seed=args.seed, steps=args.steps, n_layers=args.n_layers,
+                         options=per_arch, cache_dir=args.cache, progress=not args.no_progress,
+                         cached_only=args.cached_only, shard=_shard(args.shard))
+    if args.shard:
+        return 0  # a shard trains its share into the cache; an unsharded call draws the whole sweep
+    if not rows:
+        raise CLIError("no finished runs in the cache for this sweep")
+    if args.exact:
+        rows += tf.exact_rows({p: s.values for p, s in specs.items()}, d=args.d, n_seeds=args.seeds,
+                              seed=args.seed)
+    if args.csv:
+        tf.write_csv(rows, args.csv)
+    fig = tf.figure(rows, x_name, params={p: float(s.values[0]) for p, s in specs.items()}, title=args.title)
+    figures.save(fig, args.output, dpi=args.dpi)
+    return 0
+
+
+def _shard(text):
+    if text is None:
+        return None
+    parts = text.split("/")
+    try:
+        k, n = (int(v) for v in parts)
+    except ValueError:
+        raise CLIError(f"--shard is K/N with integers 0 <= K < N; got {text!r}") from None
+    if not 0 <= k < n:
+        raise CLIError(f"--shard is K/N with integers 0 <= K < N; got {text!r}")
+    return k, n
+
+
 def _sim_options(args) -> dict:
     return {"common_random_numbers": bool(args.common_random_numbers)}
 
@@ -894,6 +942,50 @@ time at 3 rungs x 8 seeds, against 68% for a normal); see simulate.validate.
                    help="exit with status 1 if any |z| exceeds Z (for scripts and CI)")
     _add_sim(p, d_default=(40, 60, 80), seeds_default=8)
     p.set_defaults(func=cmd_validate)
+
+    p = sub.add_parser("transformer", formatter_class=fmt, epilog=SPEC_HELP + """
+needs the optional extra: pip install 'icl-asymptotics[transformer]' (JAX, Equinox, Optax; CPU).
+One of --kappa / --tau may be a list (the x axis). Each finished run is cached (--cache), so a
+killed sweep resumes where it stopped. Details and the recorded runs: docs/transformer.md.
+""", help="train linear attention / a softmax Transformer by gradient methods; figure vs theory",
+                       description="Train the paper's linear attention (arch linear, exact test "
+                                   "errors) and/or a pre-norm softmax Transformer (arch softmax, "
+                                   "Monte Carlo test errors) at finite d on the same data model, "
+                                   "for several seeds, and draw their e_ICL, e_IDG over the "
+                                   "ridgeless d -> inf theory.")
+    p.add_argument("--arch", default="softmax", help="comma list from linear,softmax [default softmax]")
+    p.add_argument("--tau", type=_spec_type("tau"), default=parse_spec("tau", "inf"),
+                   help="pretraining contexts per d^2; inf = a fresh batch every step [default inf]")
+    p.add_argument("--alpha", type=_spec_type("alpha"), default=parse_spec("alpha", "1"),
+                   help="context length per dimension [default 1]")
+    p.add_argument("--kappa", type=_spec_type("kappa"), default=parse_spec("kappa", "1"),
+                   help="training tasks per dimension [default 1]")
+    p.add_argument("--rho", type=_spec_type("rho"), default=parse_spec("rho", "0.1"),
+                   help="label noise variance [default 0.1]")
+    _add_figure(p)
+    p.add_argument("--csv", metavar="FILE", help="also write the table of runs (one row per run) to FILE")
+    g = p.add_argument_group("training")
+    g.add_argument("--d", type=_positive_int("d", 2), default=20, help="dimension d [default 20]")
+    g.add_argument("--seeds", type=_positive_int("seeds"), default=2, help="replicates per point [default 2]")
+    g.add_argument("--seed", type=_nonneg_int, default=0, help="root seed (stream entropy) [default 0]")
+    g.add_argument("--steps", type=_positive_int("steps"),
+                   help="optimiser steps [default: simulate.transformer.DEFAULT_STEPS]")
+    g.add_argument("--n-layers", type=_positive_int("n-layers"), default=2,
+                   help="softmax Transformer blocks [default 2]")
+    g.add_argument("--width", type=_positive_int("width"), help="softmax model width [default 64]")
+    g.add_argument("--batch", type=_positive_int("batch"), help="contexts per step [default 256]")
+    g.add_argument("--lr", type=float, help="peak AdamW learning rate [default 1e-3 softmax, 1e-2 linear]")
+    g.add_argument("--cache", metavar="DIR", help="resumable cache folder (one JSON file per finished run)")
+    g.add_argument("--exact", action="store_true",
+                   help="add simulate.run's exact ridgeless Gamma* on the same data (arch 'exact' "
+                        "rows; finite tau only)")
+    g.add_argument("--shard", metavar="K/N",
+                   help="train only runs K, K+N, K+2N, ... of the sweep into --cache (parallel "
+                        "processes or array jobs); writes no table or figure")
+    g.add_argument("--cached-only", action="store_true",
+                   help="train nothing: table and figure from the runs already in --cache")
+    g.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_transformer)
 
     p = sub.add_parser("latex", formatter_class=fmt,
                        help="LaTeX of the derived formulas (sympy), to paste into papers",

@@ -217,16 +217,26 @@ def validate(tau, alpha, kappa, rho, lam=0.0, *, d=(40, 60, 80), n_seeds: int = 
     cache_dir, n_jobs, progress : the sweep's resumable cache, worker processes and progress bar
         (:func:`simulate.sweep`); with a cache a longer ladder computes only the new rungs.
     **run_options : forwarded unchanged to the simulator: :class:`simulate.Options` fields
-        (``solver``, ``dtype``, ``normalize_tasks``, ... or ``options=``) go through
-        :func:`simulate.sweep` with the default runner (cache and engines work); anything else
-        (an option ``simulate.run`` gains later) is passed verbatim to :func:`simulate.run` per d
-        (then without ``cache_dir`` / ``n_jobs``). Options the theory functions also accept (by
-        name) are passed to them too.
+        (``solver``, ``dtype``, ``normalize_tasks``, ... or ``options=``) and the structured-task
+        arguments (``task_cov``, ``test_cov``, ``alpha_test``) go through :func:`simulate.sweep`
+        with the default runner (cache and engines work); anything else (an option
+        ``simulate.run`` gains later) is passed verbatim to :func:`simulate.run` per d (then
+        without ``cache_dir`` / ``n_jobs``). Options the theory functions also accept (by name)
+        are passed to them too.
 
-    Returns a :class:`Validation`. Raises ``ValueError`` for fewer than 2 distinct d, d < 2,
-    n_seeds < 2, ``order + 1`` more than the number of d, or any bad parameter or option (before
-    any simulation); a failed replicate raises (a ``ConvergenceError`` as :func:`simulate.run`
-    would, else ``RuntimeError``) rather than being dropped from the fit.
+    Returns
+    -------
+    Validation
+        The table per d and the extrapolations of both errors.
+
+    Raises
+    ------
+    ValueError
+        For fewer than 2 distinct d, d < 2, n_seeds < 2, ``order + 1`` more than the number of
+        d, or any bad parameter or option (before any simulation).
+    RuntimeError
+        A failed replicate raises (a ``ConvergenceError`` as :func:`simulate.run` would, else
+        ``RuntimeError``) rather than being dropped from the fit.
     """
     import asymptotics
 

@@ -45,6 +45,7 @@ NAV_HEAD = [
 NAV_TAIL = [
     {"Command line": [{"Guide": "cli.md"}, {"Reference": "cli-reference.md"}]},
     {"Gallery": "gallery.md"},
+    {"Trained Transformers": "transformer.md"},
     {"Verification": "verification.md"},
     {"Tests": "tests.md"},
     {"Benchmarks": "benchmarks.md"},
@@ -224,7 +225,7 @@ def gallery_page(manifest_path: Path = ROOT / "docs" / "figures" / "manifest.jso
              f"The figures in `docs/figures`, made by `icl-asymptotics reproduce` (package version "
              f"{manifest.get('version', '?')}, size `{manifest.get('size', '?')}`). Lines are the "
              "`d -> inf` theory, points finite-`d` simulations (mean +- standard error). Each figure's "
-             "parameters below are read from `docs/figures/manifest.json`; the [guide](cli.md#gallery-quick-size) "
+             "parameters below are read from `docs/figures/manifest.json`; the [guide](cli.md#gallery-full-size) "
              "discusses what each shows.", ""]
     if "seeding" in manifest:
         lines += [f"Seeding: {manifest['seeding']}.", ""]

@@ -1,0 +1,115 @@
+"""Training speed of simulate.transformer on this CPU, and the wall time of the recorded sweeps (JSON).
+
+For each architecture at d = 20, alpha = 1 (l = 20), tau = inf: steps per second of the compiled
+training loop (a warm-up call compiles; the timed calls reuse the compiled code; median of
+``--repeats``), against the baseline measured in the same process: the same AdamW step run
+eagerly (no jit, one Python dispatch per operation), median over a few steps. The recorded sweeps'
+wall times are the sums of the per-run ``seconds`` column (compilation included) of
+``docs/results/transformer_*.csv``.
+
+    XLA_FLAGS="--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1" \\
+        python benchmarks/bench_transformer.py          # one core, as the recorded sweeps ran
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import os
+import platform
+import statistics
+import time
+
+import equinox as eqx
+import jax
+import numpy as np
+
+from simulate import transformer as T
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+CONFIGS = {
+    "linear": dict(arch="linear", batch=256),
+    "softmax": dict(arch="softmax", n_layers=2, width=64, batch=256),
+    "softmax_batch128": dict(arch="softmax", n_layers=2, width=64, batch=128),
+}
+
+
+def compiled_steps_per_second(cfg: dict, steps: int, repeats: int) -> tuple[float, float]:
+    """Median steps per wall second and per CPU second of this process (the latter is what a
+    shared machine does not distort)."""
+    kw = dict(cfg, steps=steps, log_every=steps)
+    if cfg["arch"] == "softmax":
+        kw["n_test"] = 64
+    T.train(20, float("inf"), 1.0, 1.0, 0.1, seed=0, **kw)  # compiles
+    rates, cpu_rates = [], []
+    for r in range(repeats):
+        c0 = time.process_time()
+        res = T.train(20, float("inf"), 1.0, 1.0, 0.1, seed=r + 1, **kw)
+        cpu_rates.append(steps / (time.process_time() - c0))
+        rates.append(steps / res.seconds)
+    return statistics.median(rates), statistics.median(cpu_rates)
+
+
+def eager_steps_per_second(cfg: dict, steps: int) -> float:
+    """The same AdamW step without jit (the baseline)."""
+    full = T.check_train(20, float("inf"), 1.0, 1.0, 0.1, steps=1000, **{k: v for k, v in cfg.items()})
+    spec = T._spec(full)
+    key = jax.random.key(0)
+    if cfg["arch"] == "linear":
+        model = T.LinearAttention(20, full["init_scale"], key)
+    else:
+        model = T.SoftmaxTransformer(20, full["width"], full["heads"], full["mlp_ratio"], cfg["n_layers"], key)
+    tasks = jax.random.normal(key, (20, 20))
+    opt = T._adamw(spec)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    state = opt.init(params)
+    times = []
+    with jax.disable_jit():
+        for i in range(steps):
+            t0 = time.perf_counter()
+            batch = T._batch(spec, jax.random.key(i), tasks)
+            loss, grads = jax.value_and_grad(lambda q: T._loss(spec, eqx.combine(q, static), batch))(params)
+            updates, state = opt.update(grads, state, params)
+            params = eqx.apply_updates(params, updates)
+            jax.block_until_ready(params)
+            times.append(time.perf_counter() - t0)
+    return 1.0 / statistics.median(times[1:])
+
+
+def sweep_walls() -> dict:
+    out = {}
+    for name in ("kappa", "tau"):
+        path = os.path.join(ROOT, "docs", "results", f"transformer_{name}.csv")
+        if not os.path.exists(path):
+            continue
+        with open(path) as f:
+            rows = list(csv.DictReader(f))
+        out[name] = {arch: {"runs": sum(r["arch"] == arch for r in rows),
+                            "seconds": round(sum(float(r["seconds"]) for r in rows if r["arch"] == arch), 1)}
+                     for arch in sorted({r["arch"] for r in rows})}
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--steps", type=int, default=100, help="steps per timed call [100]")
+    ap.add_argument("--repeats", type=int, default=3, help="timed calls per architecture [3]")
+    ap.add_argument("--eager-steps", type=int, default=4, help="eager baseline steps [4]")
+    args = ap.parse_args()
+    results = {}
+    for name, cfg in CONFIGS.items():
+        fast, fast_cpu = compiled_steps_per_second(cfg, args.steps, args.repeats)
+        base = eager_steps_per_second(cfg, args.eager_steps)
+        results[name] = {**{k: v for k, v in cfg.items()}, "d": 20, "l": 20,
+                         "steps_per_second": round(fast, 2), "steps_per_cpu_second": round(fast_cpu, 2),
+                         "eager_steps_per_second": round(base, 3),
+                         "speedup_vs_eager": round(fast / base, 1)}
+    print(json.dumps({"benchmark": "transformer_training", "jax": jax.__version__,
+                      "xla_flags": os.environ.get("XLA_FLAGS", ""), "machine": platform.machine(),
+                      "cpu_count": os.cpu_count(),
+                      "load_average_1min_at_end": round(os.getloadavg()[0], 2), "steps": args.steps, "repeats": args.repeats,
+                      "results": results, "recorded_sweeps": sweep_walls()}, indent=1))
+
+
+if __name__ == "__main__":
+    main()
