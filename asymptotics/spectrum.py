@@ -256,6 +256,9 @@ _EPS = np.finfo(float).eps
 #: Supported scale of a covariance: its mean eigenvalue ``tr C/d`` (like ``rho``, it enters
 #: ``q = (tr C/d + rho)/alpha``; outside this the float64 kernels could over- or underflow).
 SCALE_RANGE = (1e-30, 1e30)
+#: Largest eigenvalue (or matrix entry, in size) of a covariance accepted: far above any mean in
+#: ``SCALE_RANGE`` a PSD matrix can have, and small enough that no sum over it overflows.
+ENTRY_MAX = 1e100
 
 
 def _real(name: str, value) -> np.ndarray:
@@ -278,7 +281,10 @@ def _as_eigenvalues(name: str, values) -> np.ndarray:
         raise ValueError(f"{name} must be positive semi-definite: eigenvalues >= 0; got min {arr.min():.3g}")
     if arr.max() == 0:
         raise ValueError(f"{name} must not be all zero")
-    scale = float(np.mean(arr))
+    if arr.max() > ENTRY_MAX:
+        raise ValueError(f"{name} has an eigenvalue {arr.max():.3g} above {ENTRY_MAX:g} (the float64 range "
+                         "of the theory; rescale it)")
+    scale = float(np.sum(arr / arr.size))  # no overflow
     if not SCALE_RANGE[0] <= scale <= SCALE_RANGE[1]:
         raise ValueError(f"{name} must have its mean eigenvalue tr C/d in [{SCALE_RANGE[0]:g}, "
                          f"{SCALE_RANGE[1]:g}] (the float64 range of the theory); got {scale:.3g}")
@@ -293,6 +299,9 @@ def _as_matrix(name: str, value) -> tuple[np.ndarray, np.ndarray]:
         raise ValueError(f"{name} as a matrix must be square; got shape {M.shape}")
     if not np.all(np.isfinite(M)):
         raise ValueError(f"{name} must be finite (no NaN or inf)")
+    if np.max(np.abs(M)) > ENTRY_MAX:
+        raise ValueError(f"{name} has an entry {float(np.max(np.abs(M))):.3g} above {ENTRY_MAX:g} in size (the "
+                         "float64 range of the theory; rescale it)")
     scale = max(float(np.max(np.abs(M))), np.finfo(float).tiny)
     if np.max(np.abs(M - M.T)) > 1e-10 * scale:
         raise ValueError(f"{name} must be symmetric (max |M - M^T| = {np.max(np.abs(M - M.T)):.3g})")
