@@ -465,11 +465,15 @@ class Spectrum(TaskSpectrum):
     def T1(self, z, kappa):
         return self._sums(z, kappa)["T1"]
 
-    def moments(self, b, q, kappa) -> Moments:
-        s = self._sums(b, kappa)
+    @staticmethod
+    def _moments(s, b, q) -> Moments:
+        """:class:`Moments` from the sums of :meth:`_sums` (``T3``, ``T4``, ``G4`` as positive sums)."""
         m, F2, T1, P2, T2 = s["m"], s["F2"], s["T1"], s["P2"], s["T2"]
         T3 = P2 + q * F2
         return Moments(m, F2, T1, P2, T2, T3, T2 + 2.0 * q * P2 + q * q * F2, 2.0 * P2 + (q + b) * F2)
+
+    def moments(self, b, q, kappa) -> Moments:
+        return self._moments(self._sums(b, kappa), b, q)
 
     def error_moments(self, b, q, kappa):
         return tuple(self.moments(b, q, kappa)[:6])
@@ -487,10 +491,7 @@ class Spectrum(TaskSpectrum):
 
     def structured_moments(self, b, q, kappa, nu, weights):
         s = self._sums(b, kappa, weights, q, nu)
-        m, F2, T1, P2, T2 = s["m"], s["F2"], s["T1"], s["P2"], s["T2"]
-        T3 = P2 + q * F2
-        mo = Moments(m, F2, T1, P2, T2, T3, T2 + 2.0 * q * P2 + q * q * F2, 2.0 * P2 + (q + b) * F2)
-        return mo, s["Sa"], s["Sb"], s["ok"]
+        return self._moments(s, b, q), s["Sa"], s["Sb"], s["ok"]
 
 
 class PowerLaw(Spectrum):
