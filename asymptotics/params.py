@@ -226,6 +226,13 @@ def in_range(name: str, arr: np.ndarray) -> bool:
     return _all_in_range(arr, *RANGES[name][:4])
 
 
+def check_alpha_test(value) -> np.ndarray:
+    """The test context length per dimension ``alpha_test``: ``alpha``'s range under its own name."""
+    r = RANGES["alpha"]
+    return check("alpha_test", value, low=r.low, low_ok=r.low_ok, high=r.high, inf_ok=r.inf_ok,
+                 allowed=r.text.replace("alpha", "alpha_test"))
+
+
 def check_scalar(name: str, value) -> float:
     """``check`` for a single value: returns a Python float, refuses arrays with more than one entry."""
     arr = check(name, value)

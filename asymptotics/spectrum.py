@@ -38,8 +38,9 @@ class Moments(NamedTuple):
 
 class TaskSpectrum:
     """Interface of a task law. Subclasses implement the theory side (``transform``, ``moments``,
-    ``T1``, ``ridgeless_nu``, ``test_sums``) and the finite-d side (``eigenvalues``, ``sample``,
-    ``v_moments``). ``mean`` is ``tr C/d`` (it enters ``q = (tr C/d + rho)/alpha``);
+    ``T1``, ``ridgeless_nu``, ``test_sums``) and the finite-d side (``eigenvalues``, ``sample``).
+    The test law is separate (:class:`Tasks`; the default isotropic one's ``v`` moments are
+    :meth:`Isotropic.v_moments`). ``mean`` is ``tr C/d`` (it enters ``q = (tr C/d + rho)/alpha``);
     ``closed_form_ridgeless`` says whether ``ridgeless_nu`` has a closed form (else the theory finds
     the ridgeless effective ridge with the same Newton iteration as for ``lam > 0``)."""
 
@@ -94,10 +95,6 @@ class TaskSpectrum:
 
     def sample(self, k: int, d: int, rng: np.random.Generator, *, normalize: bool = False) -> np.ndarray:
         """``k`` task vectors (rows) at dimension ``d``; ``normalize``: rescaled to ``|w| = sqrt(d)``."""
-        raise NotImplementedError
-
-    def v_moments(self, d: int, rho: float, *, normalize: bool = False) -> tuple[float, float]:
-        """``(E v, E v^2)`` for ``v = |w|^2/d + rho`` under the task law at dimension ``d``."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -235,6 +232,8 @@ class Isotropic(TaskSpectrum):
         return w
 
     def v_moments(self, d, rho, *, normalize=False):
+        """``(E v, E v^2)`` for ``v = |w|^2/d + rho``, ``w ~ N(0, I_d)`` (or on the sphere with
+        ``normalize``): the default test law's moments in :func:`simulate.errors.test_errors`."""
         # |w|^2 ~ chi2_d: Var(|w|^2/d) = 2/d; on the sphere |w|^2 = d exactly.
         ev = 1.0 + rho
         return ev, ev * ev + (0.0 if normalize else 2.0 / d)
@@ -372,14 +371,6 @@ class Spectrum(TaskSpectrum):
         if normalize:
             raise ValueError("normalize_tasks (|w| = sqrt(d)) is defined for the isotropic task law only")
         return rng.standard_normal((k, d)) * np.sqrt(self.eigenvalues(d))
-
-    def v_moments(self, d, rho, *, normalize=False):
-        # |w|^2 = sum_i lam_i g_i^2: mean tr C, variance 2 tr C^2.
-        if normalize:
-            raise ValueError("normalize_tasks (|w| = sqrt(d)) is defined for the isotropic task law only")
-        lam = self.eigenvalues(d)
-        ev = float(np.sum(lam)) / d + rho
-        return ev, ev * ev + 2.0 * float(np.dot(lam, lam)) / (d * d)
 
     # --- theory -------------------------------------------------------------------------------
     def _root(self, z, ikappa):

@@ -39,7 +39,8 @@ from functools import partial
 
 import numpy as np
 
-from asymptotics.params import PARAMS, RANGES, broadcast_params, check, check_params, in_range
+from asymptotics.params import (PARAMS, Range, broadcast_params, check, check_alpha_test, check_params,
+                                in_range)
 from asymptotics.spectrum import ISOTROPIC, TaskSpectrum, resolve
 from asymptotics.stieltjes import b_plus_sqrt
 
@@ -241,9 +242,7 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alph
         raise ValueError(f"rtol must satisfy eps <= rtol < 1 (eps = {np.finfo(float).eps:.3g}); got {rtol!r}")
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
         raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
-    tasks = resolve(task_cov, test_cov)
-    params = _params(tau, alpha, kappa, rho, lam, alpha_test, structured=tasks.spectrum is not ISOTROPIC)
-    _check_noise_scale(params, tasks)
+    tasks, params = _structured_inputs(tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test)
     kernel = partial(_solve_flat, tasks=tasks)
     out = _evaluate(params, rtol, maxiter, kernel, [f.name for f in fields(TheoryResult)][:-1],
                     spectrum=tasks.spectrum)
@@ -254,8 +253,8 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alph
 #: Structured tasks (a general task law) are evaluated for ``kappa >= 1e-30`` and ``lam <= 1e30``:
 #: beyond, products in the scalar root and the test sums leave float64 (the isotropic closed forms
 #: reach further; asymptotics.params.RANGES).
-STRUCTURED_RANGES = {"kappa": (1e-30, "1e-30 <= kappa <= inf for structured tasks"),
-                     "lam": (1e30, "0 <= lam <= 1e30 for structured tasks")}
+STRUCTURED_RANGES = {"kappa": Range(1e-30, True, np.inf, True, "1e-30 <= kappa <= inf for structured tasks"),
+                     "lam": Range(0.0, True, 1e30, False, "0 <= lam <= 1e30 for structured tasks")}
 
 
 def _check_noise_scale(params, tasks):
@@ -269,21 +268,20 @@ def _check_noise_scale(params, tasks):
                              "need q >= 1e-100 (the float64 range of the theory)")
 
 
-def _params(tau, alpha, kappa, rho, lam, alpha_test, structured=True):
-    """The five checked parameters and ``alpha_test`` (``alpha`` when None), broadcast: six arrays."""
+def _structured_inputs(tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test):
+    """Everything checked for the structured path: ``(tasks, params)``, ``params`` the five model
+    parameters and ``alpha_test`` (``alpha`` when None) broadcast to six arrays; a general task law
+    also within :data:`STRUCTURED_RANGES`, and the noise scales ``q``, ``q_te`` in range."""
+    tasks = resolve(task_cov, test_cov)
     params = check_params(tau, alpha, kappa, rho, lam)
-    if structured:
-        k, l_ = params[2], params[4]
-        if k.size and k.min() < STRUCTURED_RANGES["kappa"][0]:
-            raise ValueError(f"kappa must satisfy {STRUCTURED_RANGES['kappa'][1]}; got {float(k.min())!r}")
-        if l_.size and l_.max() > STRUCTURED_RANGES["lam"][0]:
-            raise ValueError(f"lam must satisfy {STRUCTURED_RANGES['lam'][1]}; got {float(l_.max())!r}")
-    if alpha_test is None:
-        return (*params, params[1])
-    r = RANGES["alpha"]
-    at = check("alpha_test", alpha_test, low=r.low, low_ok=r.low_ok, high=r.high, inf_ok=r.inf_ok,
-               allowed=r.text.replace("alpha", "alpha_test"))
-    return tuple(np.broadcast_arrays(*params, at))
+    if tasks.spectrum is not ISOTROPIC:
+        for name, r in STRUCTURED_RANGES.items():
+            check(name, params[PARAMS.index(name)], low=r.low, low_ok=r.low_ok, high=r.high, inf_ok=r.inf_ok,
+                  allowed=r.text)
+    params = (*params, params[1]) if alpha_test is None else \
+        tuple(np.broadcast_arrays(*params, check_alpha_test(alpha_test)))
+    _check_noise_scale(params, tasks)
+    return tasks, params
 
 
 def _evaluate(params, rtol, maxiter, kernel, keys, spectrum: TaskSpectrum, *, raw=None):
@@ -525,9 +523,7 @@ def _error(field, tau, alpha, kappa, rho, lam):
 
 
 def _structured_error(field, tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test):
-    tasks = resolve(task_cov, test_cov)
-    params = _params(tau, alpha, kappa, rho, lam, alpha_test, structured=tasks.spectrum is not ISOTROPIC)
-    _check_noise_scale(params, tasks)
+    tasks, params = _structured_inputs(tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test)
     out = _evaluate(params, RTOL, MAXITER, partial(_structured_flat, tasks=tasks, field=field), (field,),
                     spectrum=tasks.spectrum)
     return _checked(params, out, field)

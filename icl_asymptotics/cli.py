@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from asymptotics.params import MEANINGS, PARAMS, cartesian, check
+from asymptotics.params import MEANINGS, PARAMS, cartesian, check, check_alpha_test
 from simulate.io import atomic_path
 
 DEFAULTS = {"tau": "2", "alpha": "2", "kappa": "1", "rho": "0.1", "lam": "0"}
@@ -590,7 +590,9 @@ def cmd_validate(args) -> int:
         results, table = [v], validate_columns(v)
     else:
         results, rows = [], []
-        for p in _progress_points(points, not args.no_progress):
+        from icl_asymptotics.figures import progress_bar
+
+        for p in progress_bar(points, not args.no_progress, "validate"):
             try:
                 v = simulate.validate(**p, progress=False, **kw)
             except RuntimeError as exc:  # a failed point is recorded, the grid goes on
@@ -624,16 +626,6 @@ def cmd_validate(args) -> int:
             raise RuntimeError(f"validation failed: largest |z| = {worst:.3g} > --max-z "
                                f"{args.max_z:g}" + (f"; {failed} point(s) failed" if failed else ""))
     return 0
-
-
-def _progress_points(points, enabled):
-    if not enabled:
-        return points
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:
-        return points
-    return tqdm(points, desc="validate", unit="point")
 
 
 def cache_dir() -> str:
@@ -747,12 +739,9 @@ def _cov_type(name):
 
 def _alpha_test(text):
     try:
-        value = float(text)
-    except ValueError:
-        value = float("nan")
-    if not (np.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a number with 0 < alpha_test < inf; got {text!r}")
-    return value
+        return float(check_alpha_test(float(text)))
+    except ValueError as exc:  # a non-number, or outside alpha_test's range (asymptotics.params)
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("alpha_test ")) from None
 
 
 def _add_tasks(p):

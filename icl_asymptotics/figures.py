@@ -150,7 +150,7 @@ def extrapolated_summary(grid, *, ladder, n_seeds, seed=0, order=1, cache_dir=No
     for p in points:  # all sizes checked before any simulation
         sizes(min(ladder), p["tau"], p["alpha"], p["kappa"])
     rows, raw = [], []
-    bar = _bar(points, progress)
+    bar = progress_bar(points, progress, "extrapolate")
     for p in bar:
         try:
             v = validate(**p, d=ladder, n_seeds=n_seeds, seed=seed, order=order, cache_dir=cache_dir,
@@ -210,14 +210,15 @@ def extrapolated_quantity(cols, quantity):
     return dict(cols, value=value, se=se)
 
 
-def _bar(items, enabled):
+def progress_bar(items, enabled, desc):
+    """``items`` wrapped in a tqdm bar (one step per point) when ``enabled`` and tqdm is installed."""
     if not enabled:
         return items
     try:
         from tqdm.auto import tqdm
     except ImportError:
         return items
-    return tqdm(items, desc="extrapolate", unit="point")
+    return tqdm(items, desc=desc, unit="point")
 
 
 def dmmse_points(kappas, *, d, alpha, rho, n_contexts, seed=0):

@@ -17,7 +17,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from asymptotics.params import RANGES, check, check_int, check_scalar
+from asymptotics.params import check_alpha_test, check_int, check_scalar
 from asymptotics.spectrum import ISOTROPIC, PowerLaw, Spectrum, Tasks, TaskSpectrum, TestLaw, resolve
 from simulate._sizes import check_d, check_resources, context_length, sizes
 from simulate.errors import test_errors
@@ -109,9 +109,7 @@ def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = No
     if alpha_test is None:
         at, l_test = None, None
     else:
-        r = RANGES["alpha"]
-        at = float(check("alpha_test", alpha_test, low=r.low, low_ok=r.low_ok, high=r.high,
-                         inf_ok=r.inf_ok, allowed=r.text.replace("alpha", "alpha_test")))
+        at = float(check_alpha_test(alpha_test))
         l_test = context_length(d, at)
     point = Point(d, check_scalar("tau", tau), check_scalar("alpha", alpha), check_scalar("kappa", kappa),
                   check_scalar("rho", rho), check_scalar("lam", lam), l, k, n,
@@ -132,9 +130,9 @@ def _replicate(point: Point, solver: str, options: Options, seed: int, replicate
     sol = fit(ctx.x_query, ctx.h, ctx.y_query, point.lam, options)  # resolves to `solver` again
     del ctx
     t2 = time.perf_counter()
-    test_cov = None if law.test is None and law.spectrum is ISOTROPIC else law.test_matrix(point.d)
+    test_cov = None if law.test is None else law.test_matrix(point.d)  # None: C_te = I
     e_icl, e_idg = test_errors(sol.gamma, tasks, point.l, point.rho, normalize_tasks=options.normalize_tasks,
-                               spectrum=law.spectrum, test_cov=test_cov, l_test=point.l_test)
+                               test_cov=test_cov, l_test=point.l_test)
     t3 = time.perf_counter()
     return {"icl": e_icl, "idg": e_idg, "l": point.l, "k": point.k, "n": point.n, "solver": solver,
             "seconds": t3 - t0, "seconds_sample": t1 - t0, "seconds_solve": t2 - t1,

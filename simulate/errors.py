@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from asymptotics.params import check
-from asymptotics.spectrum import ISOTROPIC, TaskSpectrum
+from asymptotics.spectrum import ISOTROPIC
 from simulate.sampler import sample_contexts_tokens
 from simulate.stats import mean_sem
 
@@ -82,17 +82,15 @@ def _check_test_cov(test_cov, d: int):
     return C
 
 
-def test_errors(Gamma, tasks, l: int, rho: float, normalize_tasks: bool = False,
-                spectrum: TaskSpectrum = ISOTROPIC, *, test_cov=None, l_test: int | None = None
-                ) -> tuple[float, float]:
+def test_errors(Gamma, tasks, l: int, rho: float, normalize_tasks: bool = False, *, test_cov=None,
+                l_test: int | None = None) -> tuple[float, float]:
     """Exact ``(e_ICL, e_IDG)`` of ``Gamma`` (d x (d+1)) at context length ``l`` and noise ``rho``.
 
     ``e_ICL`` averages over fresh tasks ``w ~ N(0, C_te)`` in closed form: ``test_cov`` is ``C_te``
     in the task basis (None: ``I``, or uniform on the sphere ``|w| = sqrt(d)`` with
     ``normalize_tasks``; a 1-D diagonal; or a full symmetric matrix, e.g. rotated against the task
     covariance); ``e_IDG`` averages exactly over the rows of ``tasks`` (the k training tasks). Test
-    contexts have length ``l_test`` (default ``l``). ``spectrum`` is accepted for the call signature
-    of the task law; the test law is ``test_cov``. Formulas and derivation: module docstring.
+    contexts have length ``l_test`` (default ``l``). Formulas and derivation: module docstring.
     """
     Gamma, tasks, l, rho = _check_inputs(Gamma, tasks, l, rho)
     d = Gamma.shape[0]
@@ -127,9 +125,8 @@ def sample_test_tasks(n: int, test_cov, d: int, rng: np.random.Generator, *, nor
 
 
 def monte_carlo_errors(Gamma, tasks, l: int, rho: float, n_test: int, rng: np.random.Generator, *,
-                       normalize_tasks: bool = False, chunk: int = 4096,
-                       spectrum: TaskSpectrum = ISOTROPIC, test_cov=None, l_test: int | None = None
-                       ) -> dict[str, float]:
+                       normalize_tasks: bool = False, chunk: int = 4096, test_cov=None,
+                       l_test: int | None = None) -> dict[str, float]:
     """Brute-force Monte Carlo test errors: ``n_test`` test contexts each for ICL and IDG, every
     token drawn explicitly (:func:`simulate.sampler.sample_contexts_tokens`), squared error of
     ``x_q^T Gamma h`` against ``y_q`` averaged. ICL tasks from ``N(0, test_cov)`` (None: ``I``),
