@@ -444,8 +444,59 @@ def cmd_curve(args) -> int:
     return 0
 
 
+def _need_transformer_extra() -> None:
+    """Refuse (one line, exit 2) a trained-model command when the optional extra is missing."""
+    import importlib.util
+
+    missing = [m for m in ("jax", "equinox", "optax") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise CLIError(f"trained models need the optional extra (missing: {', '.join(missing)}): "
+                       "pip install 'icl-asymptotics[transformer]'")
+
+
+def cmd_pnas(args) -> int:
+    from icl_asymptotics import figures, pnas_experiments as px
+
+    _need_transformer_extra()
+    e = px.EXPERIMENTS[args.experiment]
+    mts = None if args.model_types is None else _int_list("model-types", args.model_types, 1, 4)
+    seeds = None if args.seeds is None else _int_list("seeds", args.seeds, 0, None)
+    if args.draw_only:
+        if not os.path.isfile(args.csv):
+            raise CLIError(f"--draw-only draws the table {args.csv}, which does not exist")
+        rows = px.read_table(args.csv)
+    else:
+        rows = px.run_experiment(args.experiment, cache_dir=args.cache, out=args.csv, steps=args.steps,
+                                 model_types=mts, seeds=seeds, d=args.d)
+    if args.output:
+        if not rows:
+            raise CLIError("no finished runs to draw")
+        xs = sorted({r[e["axis"]] for r in rows})
+        d = rows[0]["d"]
+        print(f"exact same-d references: simulate.run at d = {d}, {args.ref_seeds} seeds per point", file=sys.stderr)
+        refs = px.references(args.experiment, xs, d=d, n_seeds=args.ref_seeds)
+        fig = px.figure(args.experiment, rows, refs, px.read_authors(args.experiment), d=d)
+        figures.save(fig, args.output, dpi=args.dpi)
+        print(f"wrote {args.output}", file=sys.stderr)
+    return 0
+
+
+def _int_list(name, text, lo, hi):
+    try:
+        vals = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise CLIError(f"--{name} is a comma-separated list of integers; got {text!r}") from None
+    bad = [v for v in vals if v < lo or (hi is not None and v > hi)]
+    if bad:
+        rng = f"{lo}..{hi}" if hi is not None else f">= {lo}"
+        raise CLIError(f"--{name} values must be in {rng}; got {bad}")
+    return vals
+
+
 def cmd_transformer(args) -> int:
     from icl_asymptotics import figures, transformer_figures as tf
+
+    _need_transformer_extra()
 
     archs = [a.strip() for a in args.arch.split(",")]
     specs = {p: getattr(args, p) for p in ("tau", "alpha", "kappa", "rho")}
@@ -459,10 +510,18 @@ def cmd_transformer(args) -> int:
     for name in ("batch", "lr", "width"):
         if getattr(args, name) is not None:
             options[name] = getattr(args, name)
+    if "linear" in archs and "softmax" not in archs:
+        dropped = [f"--{n}" for n in ("width",) if n in options]
+        dropped += ["--n-layers"] if args.n_layers is not None else []
+        if dropped:
+            raise CLIError(f"{', '.join(dropped)} {'apply' if len(dropped) > 1 else 'applies'} to the "
+                           "softmax model only; arch linear is one "
+                           "attention layer of fixed width")
     per_arch = {"linear": {k: v for k, v in options.items() if k in ("batch", "lr")},
                 "softmax": dict(options)}
     rows = tf.sweep_rows({p: s.values for p, s in specs.items()}, archs=archs, d=args.d,
-                         n_seeds=args.seeds, seed=args.seed, steps=args.steps, n_layers=args.n_layers,
+                         n_seeds=args.seeds, seed=args.seed, steps=args.steps,
+                         n_layers=2 if args.n_layers is None else args.n_layers,
                          options=per_arch, cache_dir=args.cache, progress=not args.no_progress,
                          cached_only=args.cached_only, shard=_shard(args.shard))
     if args.shard:
@@ -584,7 +643,8 @@ def cmd_validate(args) -> int:
     kw = dict(d=args.d, n_seeds=args.seeds, seed=args.seed, order=args.order, cache_dir=args.cache,
               n_jobs=args.jobs, **_model(args))
     for p in points:  # every point and the ladder checked before any simulation
-        simulate.sizes(args.d[0], p["tau"], p["alpha"], p["kappa"])
+        if math.isfinite(p["tau"]):  # tau = inf: the exact population optimum at every d
+            simulate.sizes(args.d[0], p["tau"], p["alpha"], p["kappa"])
     if len(points) == 1:
         v = simulate.validate(**points[0], progress=not args.no_progress, **kw)
         results, table = [v], validate_columns(v)
@@ -958,8 +1018,9 @@ killed sweep resumes where it stopped. Details and the recorded runs: docs/trans
     g.add_argument("--seeds", type=_positive_int("seeds"), default=2, help="replicates per point [default 2]")
     g.add_argument("--seed", type=_nonneg_int, default=0, help="root seed (stream entropy) [default 0]")
     g.add_argument("--steps", type=_positive_int("steps"),
-                   help="optimiser steps [default: simulate.transformer.DEFAULT_STEPS]")
-    g.add_argument("--n-layers", type=_positive_int("n-layers"), default=2,
+                   help="optimiser steps [default 3000; for linear at finite tau the most L-BFGS "
+                        "iterations, stopping at its gradient tolerance]")
+    g.add_argument("--n-layers", type=_positive_int("n-layers"),
                    help="softmax Transformer blocks [default 2]")
     g.add_argument("--width", type=_positive_int("width"), help="softmax model width [default 64]")
     g.add_argument("--batch", type=_positive_int("batch"), help="contexts per step [default 256]")
@@ -975,6 +1036,36 @@ killed sweep resumes where it stopped. Details and the recorded runs: docs/trans
                    help="train nothing: table and figure from the runs already in --cache")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_transformer)
+
+    p = sub.add_parser("pnas", formatter_class=fmt, epilog="""
+needs the optional extra: pip install 'icl-asymptotics[transformer]' (JAX, Equinox, Optax; CPU).
+fig5: test error against tau (model types 1, 2; kappa = inf; with the attention residual);
+fig6: e_ICL and e_IDG against kappa (model type 3 without the residual; tau = 10); d = 20,
+alpha = 1, rho = 0.01, 2 seeds, the paper's 20,000 epochs (220,000 AdamW steps) per run.
+Every run checkpoints into --cache after each block of steps; finished runs are kept there and
+in --csv, so a killed experiment resumes with the same command (raising --steps later resumes
+too). Full budget on 2 cores: hours (fig5 about 1.5-3 h, fig6 about 10 h); the estimate is
+printed before training starts. Details and the recorded runs: docs/transformer.md.
+""", help="the paper's Transformer experiments (Fig. 5, Fig. 6) as it ran them; resumable",
+                       description="Train the paper's model types (1 linear attention, 2 one softmax "
+                                   "layer, 3/4 two/three softmax + MLP blocks) with its protocol "
+                                   "(AdamW lr 1e-4, weight decay 1e-4, batch 0.1 P of a fixed "
+                                   "set of P = tau d^2 contexts) and draw them next to the exact "
+                                   "same-d references, the theory and the authors' stored runs.")
+    p.add_argument("experiment", choices=("fig5", "fig6"), help="which figure's runs")
+    p.add_argument("--cache", required=True, metavar="DIR", help="checkpoints and finished runs (resume from here)")
+    p.add_argument("--csv", required=True, metavar="FILE", help="the table of runs, rewritten after every run")
+    p.add_argument("-o", "--output", type=_figure_path, metavar="FIG", help="also draw the figure (.png, .pdf, .svg)")
+    p.add_argument("--dpi", type=_positive_int("dpi"), default=150, help="PNG resolution [150]")
+    p.add_argument("--steps", type=_positive_int("steps"),
+                   help="AdamW steps per run [default: the paper's 20,000 epochs of 1 + P // batch steps]")
+    p.add_argument("--model-types", metavar="LIST", help="subset of the experiment's model types, e.g. 2")
+    p.add_argument("--seeds", metavar="LIST", help="replicate indices [default 0,1]")
+    p.add_argument("--d", type=_positive_int("d", 2), help="dimension [default 20]")
+    p.add_argument("--ref-seeds", type=_positive_int("ref-seeds"), default=8,
+                   help="seeds of the exact same-d Gamma* references in the figure [default 8]")
+    p.add_argument("--draw-only", action="store_true", help="train nothing: draw the figure from --csv")
+    p.set_defaults(func=cmd_pnas)
 
     p = sub.add_parser("latex", formatter_class=fmt,
                        help="LaTeX of the derived formulas (sympy), to paste into papers",

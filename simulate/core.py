@@ -11,6 +11,7 @@ context statistics, queries. Changing that order changes the numbers (not their 
 from __future__ import annotations
 
 import hashlib
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from typing import NamedTuple
@@ -19,8 +20,8 @@ import numpy as np
 
 from asymptotics.params import check_alpha_test, check_int, check_scalar
 from asymptotics.spectrum import ISOTROPIC, PowerLaw, Spectrum, Tasks, TaskSpectrum, TestLaw, resolve
-from simulate._sizes import check_d, check_resources, context_length, sizes
-from simulate.errors import test_errors
+from simulate._sizes import check_d, check_resources, context_length, sizes, task_count
+from simulate.errors import population_gamma, test_errors
 from simulate.options import Options, make_options
 from simulate.sampler import pretraining_tasks, sample_contexts
 from simulate.seeding import stream
@@ -48,7 +49,7 @@ class Point:
     lam: float
     l: int
     k: int | None
-    n: int
+    n: int | None
     task_cov: str = "identity"
     test_cov: str = "identity"
     alpha_test: float | None = None
@@ -96,9 +97,16 @@ def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = No
     (:func:`simulate._sizes.check_resources`).
     """
     d = check_d(d)
-    l, k, n = sizes(d, tau, alpha, kappa)
-    tasks = resolve(task_cov, test_cov)
     options = Options() if options is None else options
+    population = math.isinf(check_scalar("tau", tau))
+    if population:  # tau = inf: the exact optimum from population moments, no sampled contexts
+        l, k, n = context_length(d, alpha), task_count(d, kappa), None
+        if options.solver != "auto" or options.normalize_tasks:
+            raise ValueError("at tau = inf Gamma* is solved from population moments: the options "
+                             "solver and normalize_tasks do not apply; leave them at their defaults")
+    else:
+        l, k, n = sizes(d, tau, alpha, kappa)
+    tasks = resolve(task_cov, test_cov)
     if tasks.structured and options.normalize_tasks:
         raise ValueError("normalize_tasks (|w| = sqrt(d)) is defined for isotropic tasks only; "
                          "drop it or task_cov/test_cov")
@@ -114,6 +122,8 @@ def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = No
     point = Point(d, check_scalar("tau", tau), check_scalar("alpha", alpha), check_scalar("kappa", kappa),
                   check_scalar("rho", rho), check_scalar("lam", lam), l, k, n,
                   describe(task_cov), describe(test_cov), at, l_test)
+    if population:
+        return point, "population", tasks
     solver = resolve_solver(options.solver, n, d, point.lam)
     check_resources(d, l, k, n, solver, options.dtype)
     return point, solver, tasks
@@ -123,6 +133,8 @@ def _replicate(point: Point, solver: str, options: Options, seed: int, replicate
                law: Tasks = _DEFAULT_TASKS) -> dict:
     t0 = time.perf_counter()
     rng = stream(seed, replicate, point.key(), common=options.common_random_numbers)
+    if point.n is None:
+        return _population_replicate(point, rng, law, t0)
     tasks, per_context = pretraining_tasks(point.d, point.k, point.n, rng,
                                            normalize=options.normalize_tasks, spectrum=law.spectrum)
     ctx = sample_contexts(per_context, point.l, point.rho, rng)
@@ -138,6 +150,30 @@ def _replicate(point: Point, solver: str, options: Options, seed: int, replicate
             "seconds": t3 - t0, "seconds_sample": t1 - t0, "seconds_solve": t2 - t1,
             "seconds_errors": t3 - t2, "solver_method": sol.method, "solver_converged": sol.converged,
             "solver_iterations": sol.iterations, "solver_residual": sol.residual}
+
+
+def _population_replicate(point: Point, rng, law: Tasks, t0: float) -> dict:
+    """``tau = inf``: the k tasks from the stream (none for kappa = inf), ``Gamma*`` exactly from the
+    population moments (:func:`simulate.errors.population_gamma`), exact errors. IDG averages over
+    the k tasks, or over the whole task law for kappa = inf."""
+    d, l = point.d, point.l
+    if point.k is None:
+        tasks, cov = None, law.spectrum.eigenvalues(d)
+    else:
+        tasks, cov = pretraining_tasks(d, point.k, 1, rng, spectrum=law.spectrum)[0], None
+    t1 = time.perf_counter()
+    gamma = population_gamma(l, point.rho, point.lam, tasks, cov)
+    t2 = time.perf_counter()
+    test_cov = None if law.test is None else law.test_matrix(d)
+    probe = np.zeros((1, d)) if tasks is None else tasks
+    e_icl, e_idg = test_errors(gamma, probe, l, point.rho, test_cov=test_cov, l_test=point.l_test)
+    if tasks is None:  # the pretraining law itself: N(0, C_tr)
+        e_idg = test_errors(gamma, probe, l, point.rho, test_cov=cov, l_test=point.l_test)[0]
+    t3 = time.perf_counter()
+    return {"icl": e_icl, "idg": e_idg, "l": l, "k": point.k, "n": None, "solver": "population",
+            "seconds": t3 - t0, "seconds_sample": t1 - t0, "seconds_solve": t2 - t1,
+            "seconds_errors": t3 - t2, "solver_method": "cholesky", "solver_converged": True,
+            "solver_iterations": 0, "solver_residual": 0.0}
 
 
 def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: int,

@@ -112,6 +112,44 @@ def test_errors(Gamma, tasks, l: int, rho: float, normalize_tasks: bool = False,
 test_errors.__test__ = False  # not a pytest test despite the name
 
 
+def context_moments(l: int, rho: float, tasks=None, task_cov=None) -> tuple[np.ndarray, np.ndarray]:
+    """Population moments ``(M, B) = (E[h h^T], E[w h^T])`` of a context's statistic ``h`` (d+1)
+    with ``l`` tokens: exact, from the moments in the module docstring, averaged uniformly over the
+    rows of ``tasks`` (the k training tasks), or over ``w ~ N(0, C)`` when ``tasks`` is None
+    (``task_cov``: ``C``'s eigenvalues in the task basis; None: ``I``; its dimension from
+    ``task_cov``). ``M = [[(1+1/l) E ww^T + (d/l) E v I, (1+2/l) E v w], [.., (1+2/l) E v^2]]``,
+    ``B = [E ww^T, E v w]``; for Gaussian ``w`` the odd moments ``E v w`` vanish."""
+    if tasks is not None:
+        W = np.asarray(tasks, dtype=np.float64)
+        k, d = W.shape
+        v = np.einsum("ij,ij->i", W, W) / d + rho
+        wwt, vw, ev, ev2 = W.T @ W / k, W.T @ v / k, float(np.mean(v)), float(np.mean(v * v))
+    else:
+        c = np.asarray(task_cov, dtype=np.float64)
+        d = c.shape[0]
+        wwt, vw = np.diag(c), np.zeros(d)
+        ev = float(np.sum(c)) / d + rho
+        ev2 = ev * ev + 2.0 * float(np.sum(c * c)) / d ** 2
+    M = np.empty((d + 1, d + 1))
+    M[:d, :d] = (1.0 + 1.0 / l) * wwt + (d / l) * ev * np.eye(d)
+    M[:d, d] = M[d, :d] = (1.0 + 2.0 / l) * vw
+    M[d, d] = (1.0 + 2.0 / l) * ev2
+    return M, np.concatenate([wwt, vw[:, None]], axis=1)
+
+
+def population_gamma(l: int, rho: float, lam: float, tasks=None, task_cov=None) -> np.ndarray:
+    """The exact finite-d optimum at ``tau = inf`` (infinitely many pretraining contexts): ``Gamma*``
+    minimising the population loss ``E (y_q - x_q^T Gamma h)^2 + (lam/d) ||Gamma||_F^2`` (the ridge
+    of :func:`simulate.run` per context) over contexts of the given task law
+    (:func:`context_moments`). Since ``E (y_q - x_q^T Gamma h)^2 = rho + E |w - Gamma h|^2 / d``,
+    ``Gamma* = B (M + lam I)^{-1}``, solved by Cholesky (``M`` is positive definite for
+    ``rho > 0`` or ``l`` finite and a nonzero task law)."""
+    M, B = context_moments(l, rho, tasks, task_cov)
+    A = M + lam * np.eye(M.shape[0])
+    from scipy.linalg import cho_factor, cho_solve
+    return cho_solve(cho_factor(A), B.T).T
+
+
 def sample_test_tasks(n: int, test_cov, d: int, rng: np.random.Generator, *, normalize: bool = False) -> np.ndarray:
     """``n`` test tasks ``w ~ N(0, C_te)`` (rows); ``test_cov`` as in :func:`test_errors`."""
     C = _check_test_cov(test_cov, d)

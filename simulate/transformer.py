@@ -48,8 +48,12 @@ JAX version (XLA CPU kernels are deterministic).
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import math
+import os
 import time
+import zipfile
 from dataclasses import dataclass, field, fields
 
 import equinox as eqx
@@ -59,13 +63,14 @@ import numpy as np
 import optax
 
 from asymptotics.params import check_int, check_scalar
-from simulate._sizes import check_d, context_length, sizes, task_count
+from simulate._sizes import available_memory, check_d, context_length, sizes, task_count
 from simulate.errors import test_errors
+from simulate.io import atomic_path
 from simulate.sampler import pretraining_tasks, sample_contexts
 from simulate.seeding import stream
 from simulate.stats import mean_sem
 
-ARCHS = ("linear", "softmax")
+ARCHS = ("linear", "softmax", "pnas")
 
 
 @dataclass(frozen=True)
@@ -91,6 +96,9 @@ class TrainOptions:
     gtol: float | None = None
     log_every: int | None = None
     n_test: int | None = None
+    model_type: int | None = None
+    residual: bool | None = None
+    checkpoint: str | None = None
     replicate: int = 0
 
 
@@ -102,6 +110,10 @@ DEFAULTS = {
                "gtol": 1e-6, "log_every": 50},
     "softmax": {"batch": 256, "lr": 1e-3, "weight_decay": 1e-4, "warmup": 0.05, "width": 64,
                 "heads": 4, "mlp_ratio": 4, "log_every": 50, "n_test": 4096},
+    # The paper's protocol: batch None means int(0.1 n); width None means d; log_every None means
+    # 100 epochs of steps; checkpoint None means no checkpoint file.
+    "pnas": {"model_type": 2, "residual": True, "batch": None, "lr": 1e-4, "weight_decay": 1e-4,
+             "width": None, "log_every": None, "n_test": 32768, "checkpoint": None},
 }
 #: Default number of steps (L-BFGS iterations for the linear model at finite tau: an upper bound,
 #: it stops at ``gtol``).
@@ -137,6 +149,7 @@ class TrainResult:
     seconds: float
     steps_per_second: float
     gamma: np.ndarray | None = field(default=None, repr=False)
+    resumed_at: int = 0
 
     def __repr__(self) -> str:
         c = self.config
@@ -151,43 +164,101 @@ class TrainResult:
 
 
 # ----------------------------------------------------------------------------- validation
+def _applicable(arch: str, finite: bool) -> set:
+    """The options that change something on the path ``arch`` runs (the others are refused)."""
+    names = set(DEFAULTS[arch])
+    if arch == "linear":  # L-BFGS at finite tau, AdamW at tau = inf
+        names -= {"batch", "lr", "weight_decay", "warmup"} if finite else {"gtol"}
+    return names
+
+
+def train_memory(cfg: dict) -> float:
+    """Estimated peak memory (bytes) of :func:`train` with the checked config ``cfg``: the training
+    set (float64 draws and their float32 model input), a batch's activations and their gradients
+    (about 12 arrays of ``batch (l+1) width`` and the ``batch (l+1)^2`` attention scores per layer),
+    the Monte Carlo test chunk. An estimate used to refuse what cannot fit, not a bound."""
+    d, l, n, arch = cfg["d"], cfg["l"], cfg["n"] or 0, cfg["arch"]
+    t = l + 1
+    if arch == "linear":
+        return 8.0 * (8.0 * n * (d + 1) + 4.0 * (d + 1) ** 2) + 4.0 * cfg["batch"] * t * d * 4
+    width = cfg["width"] or d
+    layers = cfg["n_layers"] if arch == "softmax" else PNAS_MODEL_TYPES[cfg["model_type"]][1]
+    heads = cfg.get("heads", 1)
+    data = 8.0 * n * t * (d + 1) * 2 + 4.0 * n * t * (d + 2)
+    acts = 4.0 * cfg["batch"] * layers * (12.0 * t * width * cfg.get("mlp_ratio", 1) + 3.0 * heads * t * t)
+    test = 4.0 * 4096 * layers * (12.0 * t * width + 3.0 * heads * t * t)
+    return data + acts + test
+
+
 def check_train(d, tau, alpha, kappa, rho, arch="linear", n_layers=1, steps=None, seed=0,
                 **options) -> dict:
     """Validate every argument of :func:`train` before any work; returns the full config.
 
     ``ValueError`` naming the argument for: an unknown ``arch``; ``n_layers < 1`` (or != 1 for
-    ``linear``, which is one attention layer); ``steps < 1``; ``seed < 0``; the parameter checks of
-    :func:`simulate.run` (``d`` integer >= 2, ranges, sizes rounding to zero); unknown options,
-    options the architecture would ignore, and out-of-range option values.
+    ``linear`` and ``pnas``, whose depth is one attention layer / the ``model_type``); ``steps < 1``;
+    ``seed < 0``; the parameter checks of :func:`simulate.run` (``d`` integer >= 2, ranges, sizes
+    rounding to zero); ``tau = inf`` for ``pnas`` (its protocol needs a fixed training set); unknown
+    options, options the path that runs would ignore (``linear``: ``batch, lr, weight_decay,
+    warmup`` at finite tau, ``gtol`` at tau = inf), out-of-range option values; and a run whose
+    estimated memory (:func:`train_memory`) exceeds the memory available.
     """
     if arch not in ARCHS:
         raise ValueError(f"arch must be one of {', '.join(map(repr, ARCHS))}; got {arch!r}")
     n_layers = check_int("n_layers", n_layers, 1)
-    if arch == "linear" and n_layers != 1:
-        raise ValueError(f"n_layers must be 1 for arch='linear' (one attention layer reduces to "
-                         f"Gamma); got {n_layers}")
-    steps = DEFAULT_STEPS[arch] if steps is None else check_int("steps", steps, 1)
+    if arch in ("linear", "pnas") and n_layers != 1:
+        why = "one attention layer reduces to Gamma" if arch == "linear" else "model_type sets the depth"
+        raise ValueError(f"n_layers must be 1 for arch={arch!r} ({why}); got {n_layers}")
     seed = check_int("seed", seed, 0)
     d = check_d(d)
     tau = check_scalar("tau", tau)
     alpha, kappa, rho = check_scalar("alpha", alpha), check_scalar("kappa", kappa), check_scalar("rho", rho)
-    if math.isinf(tau):
-        l, k, n = context_length(d, alpha), task_count(d, kappa), None
-    else:
+    finite = not math.isinf(tau)
+    if not finite and arch == "pnas":
+        raise ValueError("tau must be finite for arch='pnas': the paper's protocol trains on a fixed "
+                         "set of n = tau d^2 contexts (use arch='linear' or 'softmax' for tau = inf)")
+    if finite:
         l, k, n = sizes(d, tau, alpha, kappa)
+    else:
+        l, k, n = context_length(d, alpha), task_count(d, kappa), None
     known = {f.name for f in fields(TrainOptions)}
     unknown = sorted(set(options) - known)
     if unknown:
         raise ValueError(f"unknown option(s) {unknown}; allowed: {', '.join(sorted(known))}")
+    applicable = _applicable(arch, finite)
     ignored = sorted(name for name, v in options.items()
-                     if v is not None and name != "replicate" and name not in DEFAULTS[arch])
+                     if v is not None and name != "replicate" and name not in applicable)
     if ignored:
-        raise ValueError(f"option(s) {ignored} have no effect for arch={arch!r}; "
-                         f"its options are {', '.join(sorted(DEFAULTS[arch]))}, replicate")
-    opts = {**DEFAULTS[arch], **{k_: v for k_, v in options.items() if v is not None}}
+        where = f"arch={arch!r}" + ("" if arch != "linear" else f" at {'finite' if finite else 'infinite'} tau")
+        raise ValueError(f"option(s) {ignored} have no effect for {where}; "
+                         f"its options are {', '.join(sorted(applicable))}, replicate")
+    opts = {**{k_: v for k_, v in DEFAULTS[arch].items() if k_ in applicable},
+            **{k_: v for k_, v in options.items() if v is not None}}
+    if arch == "pnas":
+        opts["model_type"] = check_int("model_type", opts["model_type"], 1)
+        if opts["model_type"] not in PNAS_MODEL_TYPES:
+            raise ValueError(f"model_type must be one of 1, 2, 3, 4 ({'; '.join(f'{t} = {v[0]}' for t, v in PNAS_MODEL_TYPES.items())}); "
+                             f"got {opts['model_type']}")
+        if not isinstance(opts["residual"], (bool, np.bool_)):
+            raise ValueError(f"residual must be True or False; got {opts['residual']!r}")
+        opts["residual"] = bool(opts["residual"])
+        if opts["model_type"] == 1 and options.get("residual") is not None:
+            raise ValueError("residual has no effect for model_type=1 (linear attention has no block)")
+        opts["batch"] = max(1, int(0.1 * n)) if opts["batch"] is None else opts["batch"]
+        opts["width"] = d if opts["width"] is None else opts["width"]
+        if opts["checkpoint"] is not None:
+            opts["checkpoint"] = os.fspath(opts["checkpoint"])
     for name in ("batch", "width", "heads", "mlp_ratio", "log_every"):
-        if name in opts:
+        if opts.get(name) is not None:
             opts[name] = check_int(name, opts[name], 1)
+    if arch == "pnas" and opts["batch"] > n:
+        raise ValueError(f"batch must be at most n = {n} (minibatches are drawn without replacement); "
+                         f"got {opts['batch']}")
+    if arch == "pnas":
+        epoch = 1 + n // opts["batch"]  # the authors' steps per epoch
+        steps = PNAS_EPOCHS * epoch if steps is None else check_int("steps", steps, 1)
+        opts["log_every"] = min(100 * epoch, steps) if opts["log_every"] is None else opts["log_every"]
+    else:
+        steps = DEFAULT_STEPS[arch] if steps is None else check_int("steps", steps, 1)
     if "n_test" in opts:
         opts["n_test"] = check_int("n_test", opts["n_test"], 2)
     opts["replicate"] = check_int("replicate", opts.get("replicate", 0), 0)
@@ -196,16 +267,21 @@ def check_train(d, tau, alpha, kappa, rho, arch="linear", n_layers=1, steps=None
                                   ("gtol", 0.0, math.inf, False)):
         if name in opts:
             value = opts[name]
-            ok = (not isinstance(value, bool) and isinstance(value, (int, float))
+            ok = (not isinstance(value, bool) and isinstance(value, (int, float, np.floating, np.integer))
                   and (lo < value < hi or (zero_ok and value == 0)))
             if not ok:
                 bound = f"{lo:g} {'<=' if zero_ok else '<'} {name} < {hi:g}"
                 raise ValueError(f"{name} must be a number with {bound}; got {value!r}")
             opts[name] = float(value)
-    if "width" in opts and opts["width"] % opts["heads"]:
+    if "heads" in opts and opts["width"] % opts["heads"]:
         raise ValueError(f"width must be a multiple of heads; got width={opts['width']}, heads={opts['heads']}")
-    return {"arch": arch, "n_layers": n_layers, "steps": steps, "seed": seed, "d": d, "tau": tau,
-            "alpha": alpha, "kappa": kappa, "rho": rho, "l": l, "k": k, "n": n, **opts}
+    cfg = {"arch": arch, "n_layers": n_layers, "steps": steps, "seed": seed, "d": d, "tau": tau,
+           "alpha": alpha, "kappa": kappa, "rho": rho, "l": l, "k": k, "n": n, **opts}
+    need, free = train_memory({"batch": 0, "width": None, **cfg}), available_memory()
+    if free is not None and need > free:
+        raise ValueError(f"this run needs about {need / 2**30:.3g} GiB (d = {d}, l = {l}, n = {n} contexts, "
+                         f"arch {arch!r}) but only {free / 2**30:.3g} GiB is available: use a smaller d or tau")
+    return cfg
 
 
 # ----------------------------------------------------------------------------- models
@@ -318,6 +394,132 @@ def _task_rows(key, tasks, b: int, d: int):
     return tasks[jax.random.randint(key, (b,), 0, tasks.shape[0])]
 
 
+# ----------------------------------------------------------------------------- the paper's models
+#: The paper's model types (PNAS Fig. 5 / Fig. 6; docs/transformer.md): number of attention blocks
+#: and whether each block has its linear Dense "MLP". Type 1 is linear attention on the raw tokens.
+PNAS_MODEL_TYPES = {1: ("linear attention", 1, False), 2: ("1 x softmax attention", 1, False),
+                    3: ("2 x (softmax attention + MLP)", 2, True), 4: ("3 x (softmax attention + MLP)", 3, True)}
+#: Epochs of the paper's stored figure runs; each epoch is ``1 + P // batch`` AdamW steps.
+PNAS_EPOCHS = 20_000
+_LN_EPS = 1e-6  # flax.linen.LayerNorm's epsilon (the authors' models)
+_MASKED = -1e30  # a causal-mask score: exp underflows to exactly 0 (the authors fill int32 min)
+
+
+def _dense(key, fan_in: int, fan_out: int):
+    """flax.linen.Dense's default initialisation: LeCun normal kernel (truncated normal of variance
+    ``1/fan_in``), zero bias."""
+    return jax.nn.initializers.lecun_normal()(key, (fan_in, fan_out), jnp.float32)
+
+
+def _layer_norm(x, scale, bias):
+    mean = jnp.mean(x, axis=-1, keepdims=True)
+    var = jnp.mean(jnp.square(x - mean), axis=-1, keepdims=True)
+    return (x - mean) * jax.lax.rsqrt(var + _LN_EPS) * scale + bias
+
+
+def _linear(x, w, b=None):
+    """``x @ w (+ b)`` for ``x`` (..., n) as one 2-D matrix product (XLA's CPU backend runs a 3-D
+    product with a small batch dimension several times slower)."""
+    y = (x.reshape(-1, x.shape[-1]) @ w).reshape(*x.shape[:-1], w.shape[-1])
+    return y if b is None else y + b
+
+
+class PNASBlock(eqx.Module):
+    """One block of the paper's softmax models: single-head causal softmax attention (Q, K, V without
+    bias, scores over ``sqrt(h)``), the attention residual (optional), LayerNorm, the linear Dense
+    "MLP" (with bias; optional) with a skip from the LayerNorm output, LayerNorm."""
+
+    wqkv: jax.Array
+    ln1: tuple
+    mlp: tuple | None
+    ln2: tuple
+    residual: bool = eqx.field(static=True)
+
+    def __init__(self, h: int, mlp: bool, residual: bool, key):
+        kq, kk, kv, km = jax.random.split(key, 4)
+        # Q, K, V side by side: one product; each initialised as its own Dense (fan-in h).
+        self.wqkv = jnp.concatenate([_dense(kq, h, h), _dense(kk, h, h), _dense(kv, h, h)], axis=1)
+        ones, zeros = jnp.ones(h), jnp.zeros(h)
+        self.ln1, self.ln2 = (ones, zeros), (ones, zeros)
+        self.mlp = (_dense(km, h, h), zeros) if mlp else None
+        self.residual = residual
+
+    def __call__(self, x, last_only: bool = False):
+        """``x`` (b, t, h) -> (b, t, h); ``last_only``: the last token's output only, (b, 1, h)
+        (what a final block's read-out uses; every later operation is token-wise)."""
+        h = x.shape[-1]
+        wq, wk, wv = self.wqkv[:, :h], self.wqkv[:, h:2 * h], self.wqkv[:, 2 * h:]
+        if last_only:  # the same products re-associated: O(t h) per context instead of O(t h^2)
+            r = (x[:, -1] @ wq) @ wk.T  # K^T q = W_k (W_q^T x_q): scores s_j = x_j . r
+            s = jnp.einsum("bth,bh->bt", x, r) / math.sqrt(h)
+            a = (jnp.einsum("bt,bth->bh", jax.nn.softmax(s, axis=-1), x) @ wv)[:, None]
+        else:
+            qkv = _linear(x, self.wqkv)
+            q, k, v = qkv[..., :h], qkv[..., h:2 * h], qkv[..., 2 * h:]
+            s = (q @ jnp.swapaxes(k, 1, 2)) / math.sqrt(h)
+            t = x.shape[1]  # causal: token i attends to tokens 0..i (the query, last, to all)
+            s = jnp.where(jnp.tril(jnp.ones((t, t), dtype=bool)), s, _MASKED)
+            a = jax.nn.softmax(s, axis=-1) @ v
+        if self.residual:
+            a = a + (x[:, -1:] if last_only else x)
+        p = _layer_norm(a, *self.ln1)
+        # The authors' block: with no MLP the skip adds the pre-LayerNorm sum to its LayerNorm.
+        m = a if self.mlp is None else _linear(p, *self.mlp)
+        return _layer_norm(m + p, *self.ln2)
+
+
+class PNASTransformer(eqx.Module):
+    """The paper's models (``PNAS_MODEL_TYPES``) on tokens ``[x; y]`` (the query's ``y`` = 0):
+    type 1 linear attention on the raw tokens (Q, K, V Dense with bias to width ``h``, scores
+    ``q.k / sqrt(h)`` over all ``l + 1`` tokens, no mask, no normalisation); types 2-4 a Dense
+    embedding to ``h`` then 1-3 :class:`PNASBlock`. A Dense read-out of the last (query) token."""
+
+    embed: tuple | None
+    blocks: list
+    qkv: tuple | None
+    out: tuple
+    model_type: int = eqx.field(static=True)
+
+    def __init__(self, d: int, h: int, model_type: int, residual: bool, key):
+        _, n_blocks, mlp = PNAS_MODEL_TYPES[model_type]
+        keys = jax.random.split(key, n_blocks + 2)
+        self.model_type = model_type
+        if model_type == 1:
+            kq, kk, kv = jax.random.split(keys[0], 3)
+            self.qkv = (jnp.concatenate([_dense(k_, d + 1, h) for k_ in (kq, kk, kv)], axis=1),
+                        jnp.zeros(3 * h))
+            self.embed, self.blocks = None, []
+        else:
+            self.qkv = None
+            self.embed = (_dense(keys[0], d + 1, h), jnp.zeros(h))
+            self.blocks = [PNASBlock(h, mlp, residual, k_) for k_ in keys[1:-1]]
+        self.out = (_dense(keys[-1], h, 1), jnp.zeros(1))
+
+    def __call__(self, tokens):
+        """Predictions (b,) for token arrays (b, l+1, d+1)."""
+        if self.model_type == 1:
+            w, bias = self.qkv
+            h = w.shape[1] // 3
+            # The same products re-associated (O(t d) per context): q.k_j = z_j.(W_k q) + b_k.q,
+            # sum_j s_j v_j = (sum_j s_j z_j) W_v + (sum_j s_j) b_v.
+            wq, wk, wv, bq, bk, bv = w[:, :h], w[:, h:2 * h], w[:, 2 * h:], bias[:h], bias[h:2 * h], bias[2 * h:]
+            q = tokens[:, -1] @ wq + bq
+            s = (jnp.einsum("btd,bd->bt", tokens, q @ wk.T) + (q @ bk)[:, None]) / math.sqrt(h)
+            y = jnp.einsum("bt,btd->bd", s, tokens) @ wv + jnp.sum(s, axis=1, keepdims=True) * bv
+        else:
+            x = _linear(tokens, *self.embed)
+            for i, block in enumerate(self.blocks):
+                x = block(x, last_only=i == len(self.blocks) - 1)
+            y = x[:, -1]
+        return (y @ self.out[0] + self.out[1])[:, 0]
+
+
+def pnas_tokens(x, y):
+    """The paper's input ``[x; y]`` (b, l+1, d+1) of contexts ``x`` (b, l+1, d), labels ``y`` (b, l+1);
+    the query's (last) label is set to 0."""
+    return jnp.concatenate([x, y.at[:, -1].set(0.0)[..., None]], axis=-1)
+
+
 # ----------------------------------------------------------------------------- training
 @dataclass(frozen=True)
 class _Spec:
@@ -338,8 +540,9 @@ class _Spec:
 
 
 def _spec(cfg) -> _Spec:
-    return _Spec(cfg["arch"], cfg["n"] is not None, cfg["d"], cfg["l"], cfg["rho"], cfg["batch"],
-                 cfg["lr"], cfg["weight_decay"], cfg["warmup"], cfg["steps"], cfg.get("gtol", 0.0))
+    return _Spec(cfg["arch"], cfg["n"] is not None, cfg["d"], cfg["l"], cfg["rho"], cfg.get("batch", 0),
+                 cfg.get("lr", 0.0), cfg.get("weight_decay", 0.0), cfg.get("warmup", 0.0), cfg["steps"],
+                 cfg.get("gtol", 0.0))
 
 
 def _adamw(spec: _Spec):
@@ -454,17 +657,170 @@ def _lbfgs_train(model, data, cfg):
     return model, hist_step, hist_loss, taken, float(optax.tree_utils.tree_norm(grad))
 
 
+# ----------------------------------------------------------------------------- the paper's protocol
+@dataclass(frozen=True)
+class _PNASSpec:
+    """What a compiled block of the paper's protocol depends on besides shapes (the jit cache key)."""
+
+    batch: int
+    lr: float
+    weight_decay: float
+
+
+def _pnas_adamw(spec: _PNASSpec):
+    """optax.adamw at a constant learning rate (the authors' ``optax.adamw(learning_rate=1e-4)``:
+    b1 0.9, b2 0.999, eps 1e-8, decoupled weight decay on every parameter)."""
+    return optax.adamw(spec.lr, weight_decay=spec.weight_decay)
+
+
+@eqx.filter_jit
+def _pnas_block(model, state, key, start, data, spec: _PNASSpec, length: int):
+    """Steps ``start .. start + length - 1`` of AdamW as one compiled ``lax.scan``. Step ``s`` draws
+    its minibatch (``batch`` distinct contexts of the fixed training set, without replacement) with
+    ``fold_in(key, s)``, so a run resumed from any block boundary replays the same steps."""
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    opt = _pnas_adamw(spec)
+    tokens, targets = data
+
+    def step(carry, s):
+        p, st = carry
+        idx = jax.random.choice(jax.random.fold_in(key, s), targets.shape[0], (spec.batch,), replace=False)
+
+        def loss(q):
+            return jnp.mean(jnp.square(targets[idx] - eqx.combine(q, static)(tokens[idx])))
+
+        value, grads = jax.value_and_grad(loss)(p)
+        updates, st = opt.update(grads, st, p)
+        return (optax.apply_updates(p, updates), st), value
+
+    (params, state), losses = jax.lax.scan(step, (params, state), start + jnp.arange(length))
+    return eqx.combine(params, static), state, jnp.mean(losses)
+
+
+@eqx.filter_jit
+def _pnas_sq_errors(model, tokens, targets):
+    return jnp.square(targets - model(tokens))
+
+
+def _pnas_train_loss(model, data, chunk: int = 8192) -> float:
+    """Mean squared error on the whole training set (float64 accumulation)."""
+    tokens, targets = data
+    total = 0.0
+    for i in range(0, targets.shape[0], chunk):
+        total += float(np.sum(np.asarray(_pnas_sq_errors(model, tokens[i:i + chunk], targets[i:i + chunk]),
+                                         dtype=np.float64)))
+    return total / targets.shape[0]
+
+
+def _pnas_mc_error(model, key, tasks, cfg, chunk: int = 4096):
+    """Monte Carlo test error over ``n_test`` fresh contexts (tasks: rows of ``tasks``, or N(0, I))."""
+    out, left = [], cfg["n_test"]
+    while left > 0:
+        b = min(chunk, left)
+        key, kw, kc = jax.random.split(key, 3)
+        x, y = draw_contexts(kc, _task_rows(kw, tasks, b, cfg["d"]), cfg["l"], cfg["rho"])
+        out.append(np.asarray(_pnas_sq_errors(model, pnas_tokens(x, y), y[:, -1]), dtype=np.float64))
+        left -= b
+    return mean_sem(np.concatenate(out))
+
+
+#: Settings that do not change a pnas trajectory: a checkpoint of the same run with fewer steps is
+#: a prefix of it (constant learning rate; step s draws with fold_in(key, s)), so it resumes.
+_NOT_IN_DIGEST = ("checkpoint", "steps", "n_test")
+
+
+def _config_digest(cfg: dict) -> str:
+    """What a checkpoint must match to be resumed: every setting that changes the trajectory."""
+    keep = {k_: v for k_, v in cfg.items() if k_ not in _NOT_IN_DIGEST}
+    return hashlib.sha256(json.dumps(keep, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def _save_checkpoint(path, model, state, done: int, history: dict, digest: str) -> None:
+    """Parameters, optimiser state, steps done and the history, written atomically (``np.savez``)."""
+    leaves = jax.tree_util.tree_leaves((eqx.filter(model, eqx.is_inexact_array), state))
+    arrays = {f"leaf{i}": np.asarray(a) for i, a in enumerate(leaves)}
+    with atomic_path(path) as tmp, open(tmp, "wb") as fh:
+        np.savez(fh, done=np.int64(done), digest=np.array(digest), n_leaves=np.int64(len(leaves)),
+                 hist_step=np.asarray(history["step"], dtype=np.int64),
+                 hist_loss=np.asarray(history["loss"], dtype=np.float64),
+                 hist_batch_loss=np.asarray(history["batch_loss"], dtype=np.float64),
+                 hist_seconds=np.asarray(history["seconds"], dtype=np.float64), **arrays)
+
+
+def _load_checkpoint(path, model, state, digest: str):
+    """``(model, state, done, history)`` from a checkpoint of the same configuration, or None (no
+    file). A checkpoint of another configuration or an unreadable one raises ``ValueError`` naming
+    the file (nothing is overwritten silently)."""
+    if not os.path.exists(path):
+        return None
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            if str(z["digest"]) != digest:
+                raise ValueError(f"checkpoint {path} belongs to another configuration; remove it or "
+                                 "choose another checkpoint path")
+            saved = [z[f"leaf{i}"] for i in range(int(z["n_leaves"]))]
+            done = int(z["done"])
+            history = {name: [v.item() for v in z["hist_" + name]]
+                       for name in ("step", "loss", "batch_loss", "seconds")}
+    except (OSError, KeyError, zipfile.BadZipFile, EOFError) as exc:
+        raise ValueError(f"checkpoint {path} is unreadable ({exc}); remove it to start afresh") from exc
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    leaves, treedef = jax.tree_util.tree_flatten((params, state))
+    if len(saved) != len(leaves) or any(a.shape != np.shape(b) for a, b in zip(saved, leaves)):
+        raise ValueError(f"checkpoint {path} does not match the model's parameter shapes")
+    params, state = jax.tree_util.tree_unflatten(
+        treedef, [jnp.asarray(a, dtype=jnp.asarray(b).dtype) for a, b in zip(saved, leaves)])
+    return eqx.combine(params, static), state, done, history
+
+
+def _pnas_train(model, data, cfg, key, progress=None):
+    """The paper's protocol: AdamW steps on minibatches of the fixed training set, blocks of
+    ``log_every`` steps, the whole-set training loss after each block, a checkpoint after each block
+    when ``cfg['checkpoint']`` names a file (resumed from if present)."""
+    spec = _PNASSpec(cfg["batch"], cfg["lr"], cfg["weight_decay"])
+    state = _pnas_adamw(spec).init(eqx.filter(model, eqx.is_inexact_array))
+    history = {"step": [], "loss": [], "batch_loss": [], "seconds": []}
+    done, path, digest = 0, cfg.get("checkpoint"), _config_digest(cfg)
+    if path is not None:
+        loaded = _load_checkpoint(path, model, state, digest)
+        if loaded is not None:
+            model, state, done, history = loaded
+            if done > cfg["steps"]:
+                raise ValueError(f"checkpoint {path} is at step {done}, past the {cfg['steps']} steps "
+                                 "asked for; ask for at least as many steps or use another checkpoint")
+    resumed_at = done
+    before, t0 = (history["seconds"][-1] if history["seconds"] else 0.0), time.perf_counter()
+    while done < cfg["steps"]:
+        m = min(cfg["log_every"], cfg["steps"] - done)
+        model, state, batch_loss = _pnas_block(model, state, key, jnp.int32(done), data, spec, m)
+        done += m
+        history["seconds"].append(before + time.perf_counter() - t0)
+        history["step"].append(done)
+        history["batch_loss"].append(float(batch_loss))
+        history["loss"].append(_pnas_train_loss(model, data))
+        if path is not None:
+            _save_checkpoint(path, model, state, done, history, digest)
+        if progress is not None:
+            progress(done, cfg["steps"], history["loss"][-1])
+    return model, history, resumed_at
+
+
 def train(d, tau, alpha, kappa, rho, *, arch: str = "linear", n_layers: int = 1, steps: int | None = None,
-          seed: int = 0, **options) -> TrainResult:
+          seed: int = 0, progress=None, **options) -> TrainResult:
     """Train ``arch`` on the pretraining data of the point ``(d, tau, alpha, kappa, rho)`` and test it.
 
     Data, models, optimisers and errors: module docstring. ``arch='linear'`` (the paper's linear
-    attention; exact errors) or ``'softmax'`` (pre-norm Transformer; Monte Carlo errors with
-    standard errors). ``n_layers``: Transformer blocks (1 for linear). ``steps``: optimiser steps
-    (default ``DEFAULT_STEPS``; for the linear model at finite ``tau``, the most L-BFGS
-    iterations, stopping at ``gtol``). ``seed``: entropy of the random stream; ``options``: the
-    fields of :class:`TrainOptions` (``replicate`` selects the stream's replicate, as in
-    :func:`simulate.run_replicate`). Bad input raises ``ValueError`` before any work.
+    attention; exact errors), ``'softmax'`` (pre-norm Transformer; Monte Carlo errors with
+    standard errors) or ``'pnas'`` (the paper's model types 1-4 and training protocol; Monte Carlo
+    errors). ``n_layers``: Transformer blocks (``softmax`` only). ``steps``: optimiser steps
+    (default ``DEFAULT_STEPS``; for ``pnas`` the paper's 20,000 epochs of ``1 + n // batch``
+    steps; for the linear model at finite ``tau``, the most L-BFGS iterations, stopping at
+    ``gtol``). ``seed``: entropy of the random stream; ``progress``: for ``pnas``, a callable
+    ``progress(steps_done, steps_total, training_loss)`` called after every block of ``log_every``
+    steps; ``options``: the fields of :class:`TrainOptions` (``replicate`` selects the stream's
+    replicate, as in :func:`simulate.run_replicate`; ``checkpoint``, for ``pnas``, a file written
+    after every block and resumed from when it exists: a killed run resumes there and ends
+    bit-identical to one never interrupted). Bad input raises ``ValueError`` before any work.
     """
     cfg = check_train(d, tau, alpha, kappa, rho, arch=arch, n_layers=n_layers, steps=steps, seed=seed,
                       **options)
@@ -485,22 +841,37 @@ def train(d, tau, alpha, kappa, rho, *, arch: str = "linear", n_layers: int = 1,
         model, hs, hl, taken, gnorm = _lbfgs_train(model, (f32(ctx.h), f32(ctx.x_query), f32(ctx.y_query)), cfg)
         converged = gnorm < cfg["gtol"]
     else:
-        if finite:  # softmax: explicit tokens, same Generator, after the tasks
+        if finite:  # softmax, pnas: explicit tokens, same Generator, after the tasks
             x = rng.standard_normal((n, l + 1, d)) / math.sqrt(d)
             y = np.einsum("btd,bd->bt", x, per_context) + math.sqrt(rho) * rng.standard_normal((n, l + 1))
-            data = (softmax_tokens(f32(x), f32(y)), f32(y[:, -1]))
+            tokens = pnas_tokens if arch == "pnas" else softmax_tokens
+            data = (tokens(f32(x), f32(y)), f32(y[:, -1]))
             del x, y
         else:
             data = None if tasks is None else f32(tasks)
         kinit, ktrain, ktest = jax.random.split(jax.random.key(int(rng.integers(0, 2 ** 32))), 3)
-        if arch == "linear":
+        resumed_at = 0
+        if arch == "pnas":
+            model = PNASTransformer(d, cfg["width"], cfg["model_type"], cfg["residual"], kinit)
+            model, hist, resumed_at = _pnas_train(model, data, cfg, ktrain, progress)
+            hs, hl = hist["step"], hist["loss"]
+        elif arch == "linear":
             model = LinearAttention(d, cfg["init_scale"], kinit)
         else:
             model = SoftmaxTransformer(d, cfg["width"], cfg["heads"], cfg["mlp_ratio"], n_layers, kinit)
-        model, hs, hl = _minibatch_train(model, data, cfg, ktrain)
+        if arch != "pnas":
+            model, hs, hl = _minibatch_train(model, data, cfg, ktrain)
         taken = cfg["steps"]
     seconds = time.perf_counter() - t0
     history = {"step": np.array(hs), "loss": np.array(hl)}
+    if arch == "pnas":
+        history["batch_loss"] = np.array(hist["batch_loss"])
+        history["seconds"] = np.array(hist["seconds"])  # cumulative training wall time, resumed runs included
+        kicl, kidg = jax.random.split(ktest)
+        icl, icl_sem = _pnas_mc_error(model, kicl, None, cfg)
+        idg, idg_sem = _pnas_mc_error(model, kidg, f32(tasks), cfg)
+        return TrainResult(icl, idg, icl_sem, idg_sem, False, history, cfg, taken, None, None, seconds,
+                           (taken - resumed_at) / seconds, None, resumed_at)
     if arch == "linear":
         gamma = np.asarray(model.gamma(), dtype=np.float64)
         if tasks is None:  # tau = kappa = inf: the pretraining tasks are fresh N(0, I) draws, IDG = ICL

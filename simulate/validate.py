@@ -288,7 +288,7 @@ def _row(d, n_seeds, l, k, n, icl, idg, seconds) -> dict:
     from simulate.stats import mean_sem
 
     row = {"d": int(d), "n_seeds": int(n_seeds), "l": int(l), "k": None if k is None else int(k),
-           "n": int(n)}
+           "n": None if n is None else int(n)}
     for name, values in (("icl", icl), ("idg", idg)):
         row[f"{name}_mean"], row[f"{name}_sem"] = mean_sem(values)
     row["seconds"] = float(seconds)

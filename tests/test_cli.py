@@ -140,7 +140,6 @@ def test_simulate_summary_matches_direct_runs(capsys, tmp_path):
     (["theory", "-o", "/nonexistent-dir/x.csv"], "output directory does not exist"),
     (["simulate", "--d", "1"], "d must be an integer >= 2"),
     (["simulate", "--d", "10", "--alpha", "0.01"], "alpha"),  # l rounds to 0: simulator refuses
-    (["simulate", "--tau", "inf"], "tau"),  # not simulable
     (["reproduce", "out", "--only", "a,z"], "--only"),
     (["validate", "--d", "40"], "at least 2 distinct"),
     (["validate", "--d", "40,40"], "at least 2 distinct"),
@@ -148,7 +147,6 @@ def test_simulate_summary_matches_direct_runs(capsys, tmp_path):
     (["validate", "--seeds", "1"], "--seeds must be an integer >= 2"),
     (["validate", "--d", "40,60", "--order", "2"], "--order 2 needs at least 3"),
     (["validate", "--common-random-numbers"], "independent"),
-    (["validate", "--tau", "inf"], "tau"),  # not simulable, refused before any simulation
     (["curve", "--tau", "log:0.1:10:5", "--extrapolate", "40", "-o", "x.png"], "at least 2 distinct"),
 ])
 def test_bad_arguments_exit_2_with_one_line(argv, needle, capsys, tmp_path, monkeypatch):

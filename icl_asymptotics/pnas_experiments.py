@@ -1,0 +1,349 @@
+"""The paper's Transformer experiments (PNAS Fig. 5 and Fig. 6), run as the paper ran them, resumable.
+
+``run_experiment(name, cache_dir=..., out=...)`` trains every run of the named experiment
+(:data:`EXPERIMENTS`) with :func:`simulate.transformer.train` (``arch='pnas'``: the authors' model
+types and protocol), one run at a time, seed 0 of every point first. Each run checkpoints after
+every block of steps into ``cache_dir`` (a killed run resumes there, bit-identical); a finished run
+is stored as one JSON file there and the table ``out`` (:data:`COLUMNS`) is rewritten after every
+run, so a stopped experiment keeps everything finished and resumes with the same command. Because
+the learning rate is constant, a run with more steps resumes from the checkpoint of the same run
+with fewer: the budget can be raised later without repeating work.
+
+``simulate.transformer`` (and so JAX) is imported only when a run starts.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+from simulate.io import atomic_path
+
+INF = math.inf
+#: The recorded table's columns (docs/results/transformer_pnas_*.csv), in order.
+COLUMNS = ("model_type", "residual", "d", "tau", "alpha", "kappa", "rho", "seed", "steps", "icl",
+           "icl_sem", "idg", "idg_sem", "final_loss", "seconds")
+
+#: The experiments. Fig. 5: test error against tau, a fresh task per context (kappa = inf), as the
+#: authors' Fig. 5 runs (their d = 20 linear-attention peak is at tau ~ 1.25, one softmax layer's at
+#: 1.4); with the attention residual, as their Fig. 5 code. Fig. 6: e_ICL and e_IDG against kappa
+#: at tau = 10 for 2 x (softmax + MLP) without the residual, as their stored Fig. 6 runs.
+EXPERIMENTS = {
+    "fig5": {"d": 20, "alpha": 1.0, "rho": 0.01, "residual": True, "model_types": (1, 2),
+             "axis": "tau", "values": (0.5, 0.8, 1.0, 1.2, 1.4, 1.6, 2.0, 3.0, 5.0), "kappa": INF,
+             "seeds": (0, 1)},
+    "fig6": {"d": 20, "alpha": 1.0, "rho": 0.01, "residual": False, "model_types": (3,),
+             "axis": "kappa", "values": (0.1, 0.2, 0.3, 0.4, 0.6, 1.0, 2.0), "tau": 10.0,
+             "seeds": (0, 1)},
+}
+#: Seconds per (step x context in the batch), by model type, for the estimate printed before a
+#: sweep starts (benchmarks/bench_transformer.py on this project's 2-core machine, busy; an
+#: estimate, replaced by the measured rate as runs finish).
+SECONDS_PER_CONTEXT_STEP = {1: 5e-6, 2: 1.4e-5, 3: 3.8e-5, 4: 5.5e-5}
+
+
+def runs(name: str, *, model_types=None, seeds=None, values=None, d=None) -> list[dict]:
+    """The runs of experiment ``name`` as ``train`` keyword dicts, seed by seed (every point of
+    seed 0 first, so a partial experiment already spans the axis)."""
+    if name not in EXPERIMENTS:
+        raise ValueError(f"experiment must be one of {', '.join(EXPERIMENTS)}; got {name!r}")
+    e = EXPERIMENTS[name]
+    out = []
+    for seed in (e["seeds"] if seeds is None else seeds):
+        for mt in (e["model_types"] if model_types is None else model_types):
+            for v in (e["values"] if values is None else values):
+                point = {"d": e["d"] if d is None else int(d), "alpha": e["alpha"], "rho": e["rho"],
+                         "tau": e.get("tau"), "kappa": e.get("kappa")}
+                point[e["axis"]] = float(v)
+                opts = {"model_type": mt}
+                if mt != 1:
+                    opts["residual"] = e["residual"]
+                out.append({**point, "replicate": int(seed), **opts})
+    return out
+
+
+def _run_name(run: dict) -> str:
+    """A readable, unique file stem of a run (its parameters and a digest of them)."""
+    digest = hashlib.sha256(json.dumps(run, sort_keys=True).encode()).hexdigest()[:12]
+    res = "" if "residual" not in run else ("-res" if run["residual"] else "-nores")
+    return (f"type{run['model_type']}{res}-d{run['d']}-tau{run['tau']:g}-kappa{run['kappa']:g}-"
+            f"seed{run['replicate']}-{digest}")
+
+
+def _row(run: dict, res) -> dict:
+    c = res.config
+    return {"model_type": c["model_type"], "residual": c["residual"] if c["model_type"] != 1 else "",
+            "d": c["d"], "tau": c["tau"], "alpha": c["alpha"], "kappa": c["kappa"], "rho": c["rho"],
+            "seed": run["replicate"], "steps": res.steps, "icl": res.icl, "icl_sem": res.icl_sem,
+            "idg": res.idg, "idg_sem": res.idg_sem, "final_loss": float(res.history["loss"][-1]),
+            "seconds": float(res.history["seconds"][-1])}
+
+
+def write_table(rows: list[dict], path) -> None:
+    """The table (:data:`COLUMNS`), sorted by model type, axis values and seed, written atomically."""
+    rows = sorted(rows, key=lambda r: (int(r["model_type"]), float(r["kappa"]), float(r["tau"]),
+                                       int(r["seed"]), int(r["steps"])))
+    with atomic_path(path) as tmp, open(tmp, "w", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=COLUMNS)
+        w.writeheader()
+        for r in rows:
+            w.writerow({k: (repr(float(r[k])) if isinstance(r[k], float) else r[k]) for k in COLUMNS})
+
+
+def read_table(path) -> list[dict]:
+    """Rows of a table written by :func:`write_table`, numbers as numbers."""
+    out = []
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            row = {}
+            for k, v in r.items():
+                if k in ("model_type", "d", "seed", "steps"):
+                    row[k] = int(v)
+                elif k == "residual":
+                    row[k] = None if v == "" else v == "True"
+                else:
+                    row[k] = float(v)
+            out.append(row)
+    return out
+
+
+def _fmt_seconds(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def estimate_seconds(run: dict, steps: int | None) -> float:
+    """Rough wall time of one run (:data:`SECONDS_PER_CONTEXT_STEP`; the paper's batch and budget)."""
+    from asymptotics import params  # noqa: F401  (cheap; keeps the estimate free of JAX)
+    n = int(math.floor(run["tau"] * run["d"] ** 2 + 0.5))
+    batch = max(1, int(0.1 * n))
+    steps = steps if steps is not None else 20_000 * (1 + n // batch)
+    return steps * batch * SECONDS_PER_CONTEXT_STEP[run["model_type"]] * (run["d"] / 20) ** 2
+
+
+def run_experiment(name: str, *, cache_dir, out, steps: int | None = None, model_types=None, seeds=None,
+                   values=None, d=None, n_test: int | None = None, log=sys.stderr) -> list[dict]:
+    """Train every run of experiment ``name`` not yet finished in ``cache_dir``; returns all rows.
+
+    ``steps``: the budget of every run (default the paper's 20,000 epochs). ``model_types``,
+    ``seeds``, ``values`` (the axis), ``d``: a subset or another size. The table ``out`` is
+    rewritten after every finished run. Progress lines (steps, training loss, ETA) go to ``log``.
+    ``KeyboardInterrupt`` is re-raised after saying what is kept.
+    """
+    from simulate.transformer import train
+
+    todo = runs(name, model_types=model_types, seeds=seeds, values=values, d=d)
+    cache = Path(cache_dir)
+    cache.mkdir(parents=True, exist_ok=True)
+    results, pending = [], []
+    for run in todo:
+        tag = f"{_run_name(run)}-steps{steps if steps is not None else 'paper'}"
+        path = cache / f"{tag}.json"
+        if path.exists():
+            results.append(json.loads(path.read_text())["row"])
+        else:
+            pending.append((run, path))
+    if results:
+        write_table(results, out)
+    total = sum(estimate_seconds(run, steps) for run, _ in pending)
+    print(f"{name}: {len(todo)} runs, {len(results)} finished in {cache}, {len(pending)} to train "
+          f"(estimated {_fmt_seconds(total)} on 2 busy cores at "
+          f"{'the paper' + chr(39) + 's budget' if steps is None else f'{steps:,} steps per run'})", file=log, flush=True)
+    current = None
+    try:
+        for i, (run, path) in enumerate(pending, 1):
+            current = run
+            label = (f"[{i}/{len(pending)}] type {run['model_type']} tau={run['tau']:g} "
+                     f"kappa={run['kappa']:g} seed {run['replicate']}")
+            origin, last = [], [0.0]  # (time, steps) of the first block: the rate excludes compiling
+
+            def progress(done, total_steps, loss, label=label, origin=origin, last=last):
+                now = time.perf_counter()
+                if not origin:
+                    origin.extend((now, done))
+                if (now - last[0] < 30 and done < total_steps) or done == origin[1] and done < total_steps:
+                    return
+                last[0] = now
+                rate = (done - origin[1]) / max(now - origin[0], 1e-9)
+                eta = _fmt_seconds((total_steps - done) / rate) if rate > 0 else "?"
+                print(f"{label}: step {done:,}/{total_steps:,}, training loss {loss:.4g}, ETA {eta}",
+                      file=log, flush=True)
+
+            kw = {k: v for k, v in run.items() if k not in ("d", "tau", "alpha", "kappa", "rho")}
+            res = train(run["d"], run["tau"], run["alpha"], run["kappa"], run["rho"], arch="pnas",
+                        steps=steps, checkpoint=str(cache / f"{_run_name(run)}.npz"), progress=progress,
+                        n_test=n_test, **kw)
+            row = _row(run, res)
+            with atomic_path(path) as tmp, open(tmp, "w") as fh:
+                json.dump({"run": run, "row": row}, fh)
+            results.append(row)
+            write_table(results, out)
+            print(f"{label}: done, e_icl = {row['icl']:.4g} +- {row['icl_sem']:.2g}, e_idg = "
+                  f"{row['idg']:.4g}; wrote {out}", file=log, flush=True)
+    except KeyboardInterrupt:
+        where = "" if current is None else f"; the run in progress resumes from its checkpoint in {cache}"
+        print(f"\ninterrupted: {len(results)} finished runs are kept in {cache} and {out}{where}; "
+              "rerun the same command to resume", file=log, flush=True)
+        raise
+    return results
+
+
+def read_authors(name: str, path=None) -> dict:
+    """The authors' stored runs (docs/results/authors_pnas_{name}.csv, extracted from their
+    repositories with source path and commit per row) as ``{(model_type, residual, d): {x: [icl...]}}``
+    for fig5 (x = tau) or ``{(d,): {kappa: ([icl...], [idg...])}}`` for fig6."""
+    path = Path(path) if path is not None else Path(__file__).resolve().parents[1] / "docs" / "results" / f"authors_pnas_{name}.csv"
+    out: dict = {}
+    with open(path, newline="") as fh:
+        for r in csv.DictReader(fh):
+            if name == "fig5":
+                key = (int(r["model_type"]), r["residual"], int(r["d"]))
+                out.setdefault(key, {}).setdefault(float(r["tau"]), []).append(float(r["icl"]))
+            else:
+                icl, idg = out.setdefault((int(r["d"]),), {}).setdefault(float(r["kappa"]), ([], []))
+                icl.append(float(r["icl"]))
+                idg.append(float(r["idg"]))
+    return out
+
+
+def summarize(rows: list[dict], axis: str, steps=None) -> dict:
+    """``{model_type: {"x", "icl", "icl_sem", "idg", "idg_sem", "n"}}``: mean over seeds and the
+    standard error of that mean (:func:`simulate.stats.mean_sem`; the Monte Carlo error of a seed
+    is much smaller than the spread between seeds) per axis value, at the largest budget present
+    (or ``steps``)."""
+    import numpy as np
+
+    from simulate.stats import mean_sem
+
+    out = {}
+    for mt in sorted({r["model_type"] for r in rows}):
+        mine = [r for r in rows if r["model_type"] == mt]
+        budget = max(r["steps"] for r in mine) if steps is None else steps
+        mine = [r for r in mine if r["steps"] == budget]
+        xs = sorted({r[axis] for r in mine})
+        cols = {"x": np.array(xs), "steps": budget}
+        for q in ("icl", "idg"):
+            vals = [[r[q] for r in mine if r[axis] == x] for x in xs]
+            ms = [mean_sem(v) if len(v) > 1 else (v[0], float("nan")) for v in vals]
+            cols[q], cols[q + "_sem"] = np.array([m for m, _ in ms]), np.array([e for _, e in ms])
+        cols["n"] = np.array([len([r for r in mine if r[axis] == x]) for x in xs])
+        out[mt] = cols
+    return out
+
+
+def references(name: str, xs, *, d: int = 20, n_seeds: int = 8) -> dict:
+    """Exact same-d references on the experiment's data model: ``simulate.run``'s ridgeless
+    ``Gamma*`` (finite tau: trained exactly on n = tau d^2 sampled contexts; mean over ``n_seeds``)
+    and the ``tau = inf`` optimum from population moments; and the d -> inf theory."""
+    import numpy as np
+
+    import asymptotics as A
+    import simulate
+
+    e = EXPERIMENTS[name]
+    out = {"x": np.asarray(xs, dtype=float), "icl": [], "idg": [], "icl_sem": [], "idg_sem": []}
+    for x in out["x"]:
+        p = {"tau": e.get("tau"), "kappa": e.get("kappa")}
+        p[e["axis"]] = float(x)
+        r = simulate.run(d, p["tau"], e["alpha"], p["kappa"], e["rho"], 0.0, n_seeds=n_seeds, seed=0)
+        (mi, md), (si, sd) = r.mean(), r.sem()
+        for q, v in (("icl", mi), ("idg", md), ("icl_sem", si), ("idg_sem", sd)):
+            out[q].append(v)
+    for q in ("icl", "idg", "icl_sem", "idg_sem"):
+        out[q] = np.array(out[q])
+    fine = np.geomspace(min(xs), max(xs), 400)
+    p = {"tau": e.get("tau"), "kappa": e.get("kappa")}
+    p[e["axis"]] = fine
+    out["theory_x"] = fine
+    out["theory_icl"] = A.e_icl(p["tau"], e["alpha"], p["kappa"], e["rho"], 0.0)
+    out["theory_idg"] = A.e_idg(p["tau"], e["alpha"], p["kappa"], e["rho"], 0.0)
+    if name == "fig5":
+        out["population_icl"] = simulate.run(d, INF, e["alpha"], INF, e["rho"]).mean().icl
+    return out
+
+
+def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None, *, d: int = 20):
+    """Fig. 5 (ICL error against tau per model type) or Fig. 6 (ICL and IDG against kappa), the
+    trained runs (mean +- sem over seeds) next to the exact same-d references, the d -> inf
+    linear-attention theory and the authors' stored means."""
+    import numpy as np
+    from matplotlib.figure import Figure
+
+    e = EXPERIMENTS[name]
+    axis = e["axis"]
+    summ = summarize(rows, axis)
+    fig = Figure(figsize=(7.5, 4.8), layout="constrained")
+    ax = fig.add_subplot()
+    colors = {1: "#1f77b4", 2: "#d62728", 3: "#2ca02c", 4: "#9467bd"}
+    qs = ("icl",) if name == "fig5" else ("icl", "idg")
+    for mt, s in summ.items():
+        for q in qs:
+            ax.errorbar(s["x"], s[q], yerr=np.nan_to_num(s[q + "_sem"]), fmt="o-" if q == "icl" else "s--",
+                        color=colors[mt], ms=4, capsize=2,
+                        label=f"type {mt} ({PNAS_LABELS[mt]}) {q.upper()}, {s['steps']:,} steps")
+    for q in qs:
+        ax.plot(refs["theory_x"], refs["theory_" + q], "-" if q == "icl" else "--", color="k", lw=1,
+                label=f"linear attention, d -> inf theory ({q.upper()})")
+        ax.errorbar(refs["x"], refs[q], yerr=refs[q + "_sem"], fmt="x", color="0.35",
+                    label=f"exact ridgeless Gamma* at d = {d} ({q.upper()})")
+    if "population_icl" in refs:
+        ax.axhline(refs["population_icl"], color="0.35", ls=":", lw=1,
+                   label=f"exact Gamma* at d = {d}, tau = inf (population)")
+    if authors:
+        for key, by_x in sorted(authors.items()):
+            if name == "fig5":
+                mt, res, dd = key
+                if dd != d or mt not in summ:
+                    continue
+                xs = sorted(by_x)
+                ax.plot(xs, [np.mean(by_x[x]) for x in xs], ":", color=colors[mt], alpha=0.7,
+                        label=f"authors' stored type {mt} (residual {res})")
+            else:
+                if key[0] != d:
+                    continue
+                xs = sorted(by_x)
+                for j, q in enumerate(qs):
+                    ax.plot(xs, [np.mean(by_x[x][j]) for x in xs], ":", color="0.5",
+                            label=f"authors' stored type 3 {q.upper()} (no residual)")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel(axis)
+    ax.set_ylabel("test error")
+    ax.set_title(f"PNAS {name}: trained models at d = {d}, alpha = {e['alpha']:g}, rho = {e['rho']:g}"
+                 + (", kappa = inf" if name == "fig5" else f", tau = {e['tau']:g}"))
+    ax.legend(fontsize=6.5)
+    return fig
+
+
+PNAS_LABELS = {1: "linear attention", 2: "1 x softmax", 3: "2 x (softmax + MLP)", 4: "3 x (softmax + MLP)"}
+
+
+def main(argv=None) -> int:
+    import argparse
+
+    p = argparse.ArgumentParser(prog="python -m icl_asymptotics.pnas_experiments",
+                                description="Train the paper's Fig. 5 / Fig. 6 Transformer runs (resumable).")
+    p.add_argument("name", choices=sorted(EXPERIMENTS))
+    p.add_argument("--cache", required=True, help="checkpoints and finished runs (resume from here)")
+    p.add_argument("--out", required=True, help="the CSV table, rewritten after every run")
+    p.add_argument("--steps", type=int, default=None, help="steps per run (default: the paper's 20,000 epochs)")
+    p.add_argument("--model-types", default=None, help="comma-separated subset, e.g. 1,2")
+    p.add_argument("--seeds", default=None, help="comma-separated replicate indices")
+    a = p.parse_args(argv)
+    mts = None if a.model_types is None else tuple(int(v) for v in a.model_types.split(","))
+    seeds = None if a.seeds is None else tuple(int(v) for v in a.seeds.split(","))
+    try:
+        run_experiment(a.name, cache_dir=a.cache, out=a.out, steps=a.steps, model_types=mts, seeds=seeds)
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("XLA_FLAGS", "--xla_cpu_multi_thread_eigen=false intra_op_parallelism_threads=1")
+    raise SystemExit(main())
