@@ -331,35 +331,45 @@ def _kernel_stats(token_kernel, query, lam, task_cov, test_cov, alpha_test, fiel
     return stats, query == "correlated"
 
 
+def query_gain_formula(tau_inv_den, alpha, rho, q, nu, b, m, F2, k0, k1):
+    """The query gain as plain arithmetic (numpy arrays or sympy symbols alike; used by
+    :func:`_query_gain` and by ``asymptotics.symbolic.prove_kernel_identities``): the change of the
+    ridgeless isotropic ``e_ICL`` when the query is the next token of the sequence (docs/THEORY.md
+    section 9.3; the closed form of the authors' research code, rewritten: a 2 x 2 structure in
+    ``phi2 = k0/alpha``, ``phi1 = (k1 + rho k0)/alpha^2``). ``m = m(b)``, ``F2 = -m'(b)`` at
+    ``b = q + nu`` of the independent-query model at ``alpha_eff``; ``tau_inv_den = 1/(tau - T4)``
+    (0 at ``tau = inf``)."""
+    phi2 = k0 / alpha
+    phi1 = (k1 + rho * k0) / (alpha * alpha)
+    M, Mp = m, -F2
+    ts = b - phi2
+    m1 = (M, phi2 * (1 - b * M))
+    m2 = (1 - ts * M, phi2 * (1 - ts + b * ts * M))
+    m3 = (M + ts * Mp, phi2 * (1 - b * M - ts * M - b * ts * Mp))
+    a00, a01, a11 = -Mp, phi2 * (M + b * Mp), phi2 * phi2 * (1 - 2 * b * M - b * b * Mp)
+    s00, s01, s11 = M, 1 + phi2 * (1 - b * M), -phi1 + phi2 * phi2 * (1 - b + b * b * M)
+    det = s00 * s11 - s01 * s01
+    Sm2 = ((s11 * m2[0] - s01 * m2[1]) / det, (s00 * m2[1] - s01 * m2[0]) / det)  # S m2, S = Sinv^-1
+    m2Sm2 = m2[0] * Sm2[0] + m2[1] * Sm2[1]
+    m2Sm3 = m3[0] * Sm2[0] + m3[1] * Sm2[1]
+    m1Sm2 = m1[0] * Sm2[0] + m1[1] * Sm2[1]
+    ASA = a00 * Sm2[0] ** 2 + 2 * a01 * Sm2[0] * Sm2[1] + a11 * Sm2[1] ** 2
+    num = (m2Sm2 - nu * (ASA - 2 * m2Sm3) - 2 * phi2 * (nu * (M + b * Mp) + 1 - b * M)
+           - phi2 * phi2 * (M - nu * Mp))
+    Eq = num * tau_inv_den
+    return (-2 * phi2 + 2 * phi2 * (ts + q) * M
+            + (1 + q) * (Eq * (M + nu * Mp) + phi2 * (2 * b - phi2) * Mp + ASA - 2 * m2Sm3)
+            + 2 * (1 + phi2) * m1Sm2 + (phi1 + 2 * phi2) * (1 - ts * M - m1Sm2) ** 2)
+
+
 def _query_gain(tau, alpha, rho, q, nu, b, m, F2, E, k0, k1):
-    """The change of the ridgeless isotropic ``e_ICL`` when the query is the next token of the
-    sequence (docs/THEORY.md section 9.3; the closed form of the authors' research code, rewritten:
-    a 2 x 2 Schur-complement structure in ``phi2 = k0/alpha``, ``phi1 = (k1 + rho k0)/alpha^2``).
-    ``m = m(b)``, ``F2 = -m'(b)``, ``E = e_IDG/tau`` of the independent-query model at ``alpha_eff``.
-    Exactly 0 for ``k0 = k1 = 0`` (asymptotics.symbolic.prove_query_gain_vanishes)."""
+    """:func:`query_gain_formula` on arrays; 0 where ``E = e_IDG/tau`` is infinite (the ridgeless
+    peak, where ``e_icl`` is ``inf`` anyway). Exactly 0 for ``k0 = k1 = 0``
+    (``asymptotics.symbolic.prove_kernel_identities``)."""
     with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
-        phi2 = k0 / alpha
-        phi1 = (k1 + rho * k0) / (alpha * alpha)
-        M, Mp = m, -F2
-        ts = b - phi2
-        m1 = (M, phi2 * (1.0 - b * M))
-        m2 = (1.0 - ts * M, phi2 * (1.0 - ts + b * ts * M))
-        m3 = (M + ts * Mp, phi2 * (1.0 - b * M - ts * M - b * ts * Mp))
-        a00, a01, a11 = -Mp, phi2 * (M + b * Mp), phi2 * phi2 * (1.0 - 2.0 * b * M - b * b * Mp)
-        s00, s01, s11 = M, 1.0 + phi2 * (1.0 - b * M), -phi1 + phi2 * phi2 * (1.0 - b + b * b * M)
-        det = s00 * s11 - s01 * s01
-        Sm2 = ((s11 * m2[0] - s01 * m2[1]) / det, (s00 * m2[1] - s01 * m2[0]) / det)  # S m2, S = Sinv^-1
-        m2Sm2 = m2[0] * Sm2[0] + m2[1] * Sm2[1]
-        m2Sm3 = m3[0] * Sm2[0] + m3[1] * Sm2[1]
-        m1Sm2 = m1[0] * Sm2[0] + m1[1] * Sm2[1]
-        ASA = a00 * Sm2[0] ** 2 + 2.0 * a01 * Sm2[0] * Sm2[1] + a11 * Sm2[1] ** 2
-        T4 = 1.0 - 2.0 * nu * M - nu * nu * Mp
-        num = (m2Sm2 - nu * (ASA - 2.0 * m2Sm3) - 2.0 * phi2 * (nu * (M + b * Mp) + 1.0 - b * M)
-               - phi2 * phi2 * (M - nu * Mp))
-        Eq = np.where(np.isinf(tau), 0.0, num / (tau - T4))
-        gain = (-2.0 * phi2 + 2.0 * phi2 * (ts + q) * M
-                + (1.0 + q) * (Eq * (M + nu * Mp) + phi2 * (2.0 * b - phi2) * Mp + ASA - 2.0 * m2Sm3)
-                + 2.0 * (1.0 + phi2) * m1Sm2 + (phi1 + 2.0 * phi2) * (1.0 - ts * M - m1Sm2) ** 2)
+        T4 = 1.0 - 2.0 * nu * m + nu * nu * F2
+        inv = np.where(np.isinf(tau), 0.0, 1.0 / (tau - T4))
+        gain = query_gain_formula(inv, alpha, rho, q, nu, b, m, F2, k0, k1)
         return np.where(np.isinf(E), 0.0, gain)
 
 

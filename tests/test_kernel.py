@@ -238,3 +238,9 @@ def test_exact_error_with_kernel_matches_monte_carlo():
     # tk2 = 1 is the i.i.d. formula (same algebra, other branch): rounding only
     a, b = test_errors(G, tasks, l, rho), test_errors(G, tasks, l, rho, tk2=1.0)
     assert rel(a, b) < 1e-13
+
+
+def test_symbolic_identities():
+    from asymptotics.symbolic import prove_kernel_identities
+    for name, diff in prove_kernel_identities().items():
+        assert diff == 0, name  # exact (sympy simplification)
