@@ -495,9 +495,11 @@ def _finish(tau, rho, lam, ridge, q, nu, b, m_b, F2_b, T1, P2, T2, T3, icl=True,
     return converged, residual, e_icl, e_idg
 
 
-def _errors_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum, field) -> dict:
-    """The lean path of ``e_icl``/``e_idg``: only what ``field`` and the convergence check need."""
-    q = (1.0 + rho) / alpha
+def _errors_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum, field, stats=None,
+                 correlated=False) -> dict:
+    """The lean path of ``e_icl``/``e_idg``: only what ``field`` and the convergence check need
+    (isotropic tasks; a token kernel's ``tk2`` enters ``q``, docs/THEORY.md section 9)."""
+    q = (1.0 + rho) / alpha if stats is None else (stats.tk2 + rho) / alpha
     ridge = _any_positive(lam)
     if ridge:
         nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum)
@@ -507,7 +509,10 @@ def _errors_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum, field) ->
         (nu, *moments), iterations = spectrum.ridgeless_moments(tau, q, kappa), 0
         b = q + nu
     converged, residual, e_icl, e_idg = _finish(tau, rho, lam, ridge, q, nu, b, *moments,
-                                                icl=field == "e_icl", idg=field == "e_idg")
+                                                icl=field == "e_icl", idg=field == "e_idg" or correlated)
+    if correlated:
+        e_icl = e_icl + _query_gain(tau, alpha, rho, q, nu, b, moments[0], moments[1], e_idg / tau,
+                                    stats.k0, stats.k1)
     return {field: e_icl if field == "e_icl" else e_idg, "converged": converged, "residual": residual,
             "iterations": iterations}
 
@@ -614,13 +619,13 @@ def _checked(params, out, field):
     return float(value) if np.ndim(value) == 0 else value
 
 
-def _error(field, tau, alpha, kappa, rho, lam):
+def _error(field, tau, alpha, kappa, rho, lam, stats=None, correlated=False):
     raw = (tau, alpha, kappa, rho, lam)
     params = broadcast_params(*raw)
     if params is None:
         check_params(*raw)
-    out = _evaluate(params, RTOL, MAXITER, partial(_errors_flat, field=field), (field,), spectrum=ISOTROPIC,
-                    raw=raw)
+    out = _evaluate(params, RTOL, MAXITER, partial(_errors_flat, field=field, stats=stats, correlated=correlated),
+                    (field,), spectrum=ISOTROPIC, raw=raw)
     return _checked(params, out, field)
 
 
@@ -644,8 +649,8 @@ def e_icl(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alph
     ``query``: correlated contexts, as in :func:`solve` (docs/THEORY.md section 9).
     """
     stats, correlated = _kernel_stats(token_kernel, query, lam, task_cov, test_cov, alpha_test, "e_icl")
-    if task_cov is None and test_cov is None and alpha_test is None and stats is None:
-        return _error("e_icl", tau, alpha, kappa, rho, lam)
+    if task_cov is None and test_cov is None and alpha_test is None:
+        return _error("e_icl", tau, alpha, kappa, rho, lam, stats, correlated)
     return _structured_error("e_icl", tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test, stats,
                              correlated)
 
@@ -658,6 +663,6 @@ def e_idg(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alph
     tasks; ``alpha_test`` does). ``query='correlated'`` is refused (not derived; docs/THEORY.md 9.3).
     """
     stats, _ = _kernel_stats(token_kernel, query, lam, task_cov, test_cov, alpha_test, "e_idg")
-    if task_cov is None and test_cov is None and alpha_test is None and stats is None:
-        return _error("e_idg", tau, alpha, kappa, rho, lam)
+    if task_cov is None and test_cov is None and alpha_test is None:
+        return _error("e_idg", tau, alpha, kappa, rho, lam, stats)
     return _structured_error("e_idg", tau, alpha, kappa, rho, lam, task_cov, None, alpha_test, stats)

@@ -136,8 +136,10 @@ def test_independent_query_is_iid_theory_at_alpha_eff(lam, kern):
     a_eff = alpha * (1 + rho) / (kern.limit.tk2 + rho)
     for f in (A.e_icl, A.e_idg):
         assert rel(f(TAU, alpha, KAPPA, rho, lam, token_kernel=kern), f(TAU, a_eff, KAPPA, rho, lam)) < 1e-10
-    r = A.solve(TAU, alpha, KAPPA, rho, lam, token_kernel=kern)
+    r = A.solve(TAU, alpha, KAPPA, rho, lam, token_kernel=kern)  # the structured code path
     assert rel(r.alpha_eff, a_eff) < 4e-16 * 4 and not np.any(r.query_gain)
+    assert rel(r.e_icl, A.e_icl(TAU, a_eff, KAPPA, rho, lam)) < 1e-10
+    assert rel(r.e_idg, A.e_idg(TAU, a_eff, KAPPA, rho, lam)) < 1e-10
 
 
 @pytest.mark.parametrize("lam", [0.0, 0.05])
@@ -164,6 +166,8 @@ def test_correlated_query_gain():
     kern = K.exponential(3.0)
     r = A.solve(TAU, 1.0, KAPPA, 0.1, token_kernel=kern, query="correlated")
     ind = A.solve(TAU, 1.0, KAPPA, 0.1, token_kernel=kern)
+    # lean path (e_icl) and solve (structured path) agree: 1e-10 as in the alpha_eff test
+    assert rel(A.e_icl(TAU, 1.0, KAPPA, 0.1, token_kernel=kern, query="correlated"), r.e_icl) < 1e-10
     finite = np.isfinite(ind.e_icl)
     # e_icl = independent-query error + gain, and the gain lowers the error at every point here
     assert rel(r.e_icl[finite] - r.query_gain[finite], ind.e_icl[finite]) < 1e-14
