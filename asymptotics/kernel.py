@@ -25,11 +25,11 @@ Named kernels (stationary: ``K_ij = c(|i - j|)``, so the query is the next token
   ``gamma > 1/2``; ``k1`` only for ``gamma > 2/3`` (the double sum behaves like
   ``sum i^-g j^-g |i - j|^-g``). Outside, the statistics grow with ``l``: the context is no longer
   worth a number of tokens proportional to ``l`` and the proportional regime of the theory is left;
-  :attr:`limit` refuses with a ``ValueError`` saying so;
+  :attr:`TokenKernel.limit` refuses with a ``ValueError`` saying so;
 - :func:`from_matrix`: one given matrix (checked), its own finite-``l`` statistics (it has no
   ``l -> inf`` limit; the theory uses its statistics at its size, the convention of the authors).
 
-The query's place: :meth:`matrix` returns the kernel with the query correlated to the context
+The query's place: :meth:`TokenKernel.matrix` returns the kernel with the query correlated to the context
 (``query='correlated'``) or with its column replaced by ``e_{l+1}`` (``'independent'``).
 """
 from __future__ import annotations

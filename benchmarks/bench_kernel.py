@@ -3,7 +3,7 @@
 exp:xi), then per point the same work as the i.i.d. theory. Prints JSON with ratios against the
 same-process baseline (the i.i.d. e_icl on the same grid).
 
-    python benchmarks/bench_kernel.py
+    python benchmarks/bench_kernel.py > benchmarks/results/bench_kernel_YYYY-MM-DD.json
 """
 from __future__ import annotations
 

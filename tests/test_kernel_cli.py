@@ -63,3 +63,21 @@ def test_simulate_command_matches_simulate_run(capsys):
     ref = simulate.run(10, 2.0, 1.0, 1.0, 0.1, n_seeds=2, token_kernel=K.exponential(2.0), query="correlated")
     assert float(r["icl_mean"]) == pytest.approx(ref.mean().icl, rel=1e-14)  # same replicates; summation order
     assert float(r["idg_mean"]) == pytest.approx(ref.mean().idg, rel=1e-14)
+
+
+def test_kernel_figures_draw_the_theory(tmp_path):
+    # theory only (simulate=False): the collapse figure's kernel curves lie on the i.i.d. curve drawn
+    # with them (1e-10: the two code paths of the alpha_eff reduction, as in test_kernel.py)
+    from icl_asymptotics import kernel_figures as F
+    man = F.reproduce(tmp_path, simulate=False)
+    assert [r["file"] for r in man["figures"]] == [f"kernel_{n}.png" for n in F.NAMES]
+    assert all((tmp_path / r["file"]).stat().st_size > 0 for r in man["figures"])
+    assert (tmp_path / "manifest_kernel.json").exists()
+    fig, _ = F.build("collapse", simulate=False)
+    ax = fig.axes[0]
+    p = F.PARAMS
+    for line in ax.get_lines()[1:]:
+        x, y = line.get_data()
+        assert np.max(np.abs(y / A.e_icl(p["tau"], x, p["kappa"], p["rho"], 0.01) - 1)) < 1e-10
+    with pytest.raises(ValueError, match="kernel figure name"):
+        F.build("nope")
