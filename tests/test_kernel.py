@@ -248,3 +248,23 @@ def test_symbolic_identities():
     from asymptotics.symbolic import prove_kernel_identities
     for name, diff in prove_kernel_identities().items():
         assert diff == 0, name  # exact (sympy simplification)
+
+
+def test_streams_and_cache_keyed_by_kernel(tmp_path):
+    import simulate
+    from simulate.core import check_point
+    a = simulate.run_replicate(8, 2.0, 1.0, 1.0, 0.1, seed=3, replicate=1, token_kernel=K.exponential(2.0))
+    b = simulate.run_replicate(8, 2.0, 1.0, 1.0, 0.1, seed=3, replicate=1, token_kernel=K.exponential(2.0))
+    assert a["icl"] == b["icl"] and a["idg"] == b["idg"]  # reproducible: the same stream
+    p, *_ = check_point(8, 2.0, 1.0, 1.0, 0.1, token_kernel=K.exponential(2.0), query="correlated")
+    assert p.key()["token_kernel"] == "exp:2.0" and p.key()["query"] == "correlated"
+    iid, *_ = check_point(8, 2.0, 1.0, 1.0, 0.1, token_kernel=K.iid())
+    assert "token_kernel" not in iid.key()  # K = I is the i.i.d. path: today's streams unchanged
+    assert simulate.run_replicate(8, 2.0, 1.0, 1.0, 0.1, seed=3, replicate=1, token_kernel=K.iid())["icl"] == \
+        simulate.run_replicate(8, 2.0, 1.0, 1.0, 0.1, seed=3, replicate=1)["icl"]
+    grid = {"tau": [2.0], "alpha": [1.0], "kappa": [1.0], "rho": [0.1]}
+    r2 = simulate.sweep(grid, d=8, n_seeds=2, cache_dir=tmp_path, progress=False, options={"token_kernel": K.exponential(2.0)})
+    r3 = simulate.sweep(grid, d=8, n_seeds=2, cache_dir=tmp_path, progress=False, options={"token_kernel": K.exponential(3.0)})
+    assert r3.metadata["n_computed"] == 2  # another kernel: not served from the first one's cache
+    again = simulate.sweep(grid, d=8, n_seeds=2, cache_dir=tmp_path, progress=False, options={"token_kernel": K.exponential(2.0)})
+    assert again.metadata["n_computed"] == 0 and [x["icl"] for x in again.records] == [x["icl"] for x in r2.records]
