@@ -53,7 +53,8 @@ WORKER_IDLE_TIMEOUT = 20
 
 COLUMNS = ("d", "seed", "replicate", "icl", "idg", "l", "k", "n", "solver", "seconds", "error")
 #: Arguments of :func:`simulate.core.run_replicate` that a sweep's ``options`` may carry besides the
-#: :class:`simulate.Options` fields: the structured-task model (docs/THEORY.md).
+#: :class:`simulate.Options` fields: the structured-task model and the token kernel (docs/THEORY.md
+#: sections 8, 9); they key the cache (a kernel by its name).
 MODEL_OPTIONS = ("task_cov", "test_cov", "alpha_test", "token_kernel", "query")
 
 CACHE_FORMAT = 2  # 2: streams keyed by point (simulate.seeding); format-1 files are ignored
