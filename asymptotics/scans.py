@@ -36,6 +36,15 @@ def relative_gap(icl, idg):
     return float(out) if out.ndim == 0 else out
 
 
+def idg_where_defined(*args, **model):
+    """:func:`asymptotics.e_idg`, or NaN of the broadcast shape where it is not derived (a query
+    correlated with the context, docs/THEORY.md section 9.3): tables and figures show no value
+    there instead of failing."""
+    if model.get("query") == "correlated" and model.get("token_kernel") is not None:
+        return np.full(np.broadcast(*[np.asarray(a) for a in args]).shape, np.nan)
+    return np.asarray(e_idg(*args, **model), float)
+
+
 def errors_along(x_name: str, x, *, model: dict | None = None, **params) -> dict[str, np.ndarray]:
     """``{'icl': e_ICL(x), 'idg': e_IDG(x)}`` along parameter ``x_name`` at fixed ``params``;
     ``model``: structured-task keywords of :func:`asymptotics.e_icl` (``task_cov``, ``test_cov``,
@@ -44,7 +53,7 @@ def errors_along(x_name: str, x, *, model: dict | None = None, **params) -> dict
     full = dict(fixed_params(params, [p for p in PARAMS if p != x_name]), **{x_name: np.asarray(x)})
     args = [full[p] for p in PARAMS]
     model = model or {}
-    return {"icl": np.asarray(e_icl(*args, **model), float), "idg": np.asarray(e_idg(*args, **model), float)}
+    return {"icl": np.asarray(e_icl(*args, **model), float), "idg": idg_where_defined(*args, **model)}
 
 
 def error_mesh(x_name: str, x, y_name: str, y, *, model: dict | None = None, **params) -> dict[str, np.ndarray]:
@@ -58,7 +67,7 @@ def error_mesh(x_name: str, x, y_name: str, y, *, model: dict | None = None, **p
     full = dict(fixed, **{x_name: np.asarray(x, float)[None, :], y_name: np.asarray(y, float)[:, None]})
     args = [full[p] for p in PARAMS]
     icl = np.asarray(e_icl(*args, **(model or {})), float)
-    idg = np.asarray(e_idg(*args, **(model or {})), float)
+    idg = idg_where_defined(*args, **(model or {}))
     finite = np.isfinite(icl) & np.isfinite(idg)
     gap = np.where(finite, icl - np.where(finite, idg, 0.0), np.nan)
     return {"e_icl": icl, "e_idg": idg, "gap": gap, "relgap": relative_gap(icl, idg)}

@@ -607,3 +607,57 @@ def prove_structured_identities() -> dict:
     out["moments_P2"] = sp.simplify((m2 - z_ * F2_2) - x_ * Bz / den)
     out["moments_T2"] = sp.simplify((T1_2 - z_ * (m2 - z_ * F2_2)) - (x_ ** 2 * z_ * Qz + T1_2 * Bz / kap) / den)
     return out
+
+
+# --------------------------------------------------------------------------- correlated contexts
+def prove_kernel_identities() -> dict:
+    """The algebra behind correlated contexts (docs/THEORY.md section 9), redone by sympy.
+
+    Returns ``{name: simplified difference}``; every value is 0 when the identity holds:
+
+    * ``alpha_eff``: ``(t + rho)/alpha_eff = (tk2 t + rho)/alpha`` for ``alpha_eff = alpha (t + rho)/
+      (tk2 t + rho)`` (the noise scale ``q`` of the i.i.d. model at ``alpha_eff``);
+    * ``alpha_eff_iid``: ``alpha_eff = alpha`` at ``tk2 = 1`` (``K = I``);
+    * ``feature_moment``: ``(d/l)^2 E[X^T y y^T X] = (1 + tk2/l) w w^T + (d/l)(tk2 a + rho) I`` in the
+      coordinates of a two-eigenvalue ``K_c`` (``l = 2``), from the Wishart-type fourth moment
+      ``E[g g^T u u^T g g^T] = |u|^2 I + 2 u u^T`` — the coefficient of ``w w^T`` and of ``I``;
+    * ``exp_tk2``, ``exp_k0``, ``exp_k1``: the exponential kernel's ``l -> inf`` sums
+      (``sum_t phi^2t``, ``1 + 2 sum``, ``sum_{i,j >= 1} phi^(i + j + |i - j|)``) against the closed
+      forms of :class:`asymptotics.kernel.Exponential`;
+    * ``gain_vanishes``: :func:`asymptotics.theory.query_gain_formula` at ``k0 = k1 = 0`` (the shipped
+      expression, evaluated on symbols) — the query gain vanishes for a query uncorrelated with
+      the context, whatever ``tau, alpha, rho, q, nu, b, m, F2``.
+    """
+    from asymptotics.theory import query_gain_formula
+
+    a_, r_, t_, tk2, al, l_ = sp.symbols("alpha rho t tk2 a l", positive=True)
+    out = {}
+    a_eff = a_ * (t_ + r_) / (tk2 * t_ + r_)
+    out["alpha_eff"] = sp.simplify((t_ + r_) / a_eff - (tk2 * t_ + r_) / a_)
+    out["alpha_eff_iid"] = sp.simplify(a_eff.subs(tk2, 1) - a_)
+    # feature moment with K_c = diag(e1, e2) in its eigenbasis (l = 2, e1 + e2 = 2): sum over pairs
+    e1 = sp.Symbol("e1", positive=True)
+    ev = (e1, 2 - e1)
+    trA, trA2 = sum(ev), sum(e ** 2 for e in ev)
+    ww = sum(ev[i] * ev[j] for i in range(2) for j in range(2) if i != j) + sum(2 * e ** 2 for e in ev)
+    iso = sum(e ** 2 for e in ev)
+    lval, tk2_val = 2, trA2 / 2
+    out["feature_moment_ww"] = sp.simplify(ww / lval ** 2 - (1 + tk2_val / lval))
+    out["feature_moment_I"] = sp.simplify(iso / lval ** 2 - tk2_val / lval) + sp.simplify(trA - lval)
+    phi = sp.Symbol("phi", positive=True)
+    i = sp.Symbol("i", integer=True, positive=True)
+
+    def converged(expr):  # the branch |phi| < 1 of a geometric-type series
+        expr = sp.simplify(expr)
+        return expr.args[0][0] if isinstance(expr, sp.Piecewise) else expr
+
+    geo = converged(sp.summation(phi ** (2 * i), (i, 1, sp.oo)))
+    xi = sp.Symbol("xi", positive=True)
+    out["exp_k0"] = sp.simplify(geo - phi ** 2 / (1 - phi ** 2))
+    out["exp_tk2"] = sp.simplify((1 + 2 * geo).subs(phi, sp.exp(-1 / xi)) - sp.coth(1 / xi).rewrite(sp.exp))
+    # sum_{i,j>=1} phi^(i+j+|i-j|) = sum_i [ i phi^(2i) + sum_{j>i} phi^(2j) ]
+    k1 = converged(sp.summation(i * phi ** (2 * i) + phi ** (2 * i + 2) / (1 - phi ** 2), (i, 1, sp.oo)))
+    out["exp_k1"] = converged(k1 - phi ** 2 * (1 + phi ** 2) / (1 - phi ** 2) ** 2)
+    names = sp.symbols("inv alpha rho q nu b m F2")
+    out["gain_vanishes"] = sp.simplify(query_gain_formula(*names, 0, 0))
+    return out

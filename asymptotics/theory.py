@@ -41,6 +41,7 @@ import numpy as np
 
 from asymptotics.params import (PARAMS, Range, broadcast_params, check, check_alpha_test, check_params,
                                 in_range)
+from asymptotics.kernel import KernelStats, check_query, resolve_kernel
 from asymptotics.spectrum import ISOTROPIC, TaskSpectrum, resolve
 from asymptotics.stieltjes import b_plus_sqrt
 
@@ -75,6 +76,12 @@ class TheoryResult:
     and test, ``e_icl`` is computed by the isotropic formula and ``e_bias + e_align`` equals it to rounding.
     ``tau``, ..., ``lam`` are the inputs; with ``alpha_test`` the ``e_idg`` and ``e_icl`` are at the
     test context length ``alpha_test d``.
+
+    Correlated contexts (docs/THEORY.md section 9): ``alpha_eff = alpha (t + rho)/(tk2 t + rho)``
+    (``t = tr C_tr/d``) is the i.i.d. context length with the same noise scale ``q``; every field is
+    that of the i.i.d. model at ``alpha_eff`` (``q``, ``nu``, ... included). ``query_gain`` is the
+    change of ``e_icl`` from a query correlated with the context (``<= 0``; 0 for an independent
+    query); ``e_icl`` includes it, ``e_icl - query_gain`` is the independent-query error.
     """
 
     tau: np.ndarray
@@ -99,6 +106,8 @@ class TheoryResult:
     e_bias: np.ndarray
     e_align: np.ndarray
     alignment: np.ndarray
+    alpha_eff: np.ndarray
+    query_gain: np.ndarray
     converged: np.ndarray
     residual: np.ndarray
     iterations: int
@@ -224,7 +233,8 @@ def _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum):
 
 
 def solve(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alpha_test=None,
-          rtol: float = RTOL, maxiter: int = MAXITER) -> TheoryResult:
+          token_kernel=None, query: str = "independent", rtol: float = RTOL,
+          maxiter: int = MAXITER) -> TheoryResult:
     """Solve the deterministic-equivalent equations and return every intermediate.
 
     Parameters broadcast against each other: ``0 < tau <= inf`` (``n/d^2``; inf is the
@@ -237,13 +247,23 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alph
     eigenvalues, a 2-D symmetric PSD matrix, or a named law from :mod:`asymptotics.spectrum` such as
     ``power_law(0.9)``; see :func:`asymptotics.spectrum.resolve`), ``alpha_test`` the test context
     length per dimension (None = ``alpha``; broadcasts with the other parameters).
+
+    Correlated contexts (docs/THEORY.md section 9): ``token_kernel`` is a
+    :class:`asymptotics.kernel.TokenKernel` (``exponential(xi)``, ``power_law(gamma)``, ``iid()``)
+    or an ``(l+1) x (l+1)`` correlation matrix (query last; :func:`asymptotics.kernel.from_matrix`);
+    None = independent tokens. ``query='independent'`` (default; every ``lam``, task and test
+    covariances, ``alpha_test``: the i.i.d. theory at the effective length ``alpha_eff``) or
+    ``'correlated'`` (the query is the next token of the sequence; ridgeless isotropic tasks only,
+    ``ValueError`` elsewhere). ``alpha_eff`` and ``query_gain`` are reported.
     """
     if not (isinstance(rtol, (int, float)) and np.finfo(float).eps <= rtol < 1):
         raise ValueError(f"rtol must satisfy eps <= rtol < 1 (eps = {np.finfo(float).eps:.3g}); got {rtol!r}")
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
         raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
-    tasks, params = _structured_inputs(tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test)
-    kernel = partial(_solve_flat, tasks=tasks)
+    stats, correlated = _kernel_stats(token_kernel, query, lam, task_cov, test_cov, alpha_test, "solve")
+    tasks, params = _structured_inputs(tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test,
+                                       1.0 if stats is None else stats.tk2)
+    kernel = partial(_solve_flat, tasks=tasks, stats=stats, correlated=correlated)
     out = _evaluate(params, rtol, maxiter, kernel, [f.name for f in fields(TheoryResult)][:-1],
                     spectrum=tasks.spectrum)
     del out["unconverged"]
@@ -257,18 +277,19 @@ STRUCTURED_RANGES = {"kappa": Range(1e-30, True, np.inf, True, "1e-30 <= kappa <
                      "lam": Range(0.0, True, 1e30, False, "0 <= lam <= 1e30 for structured tasks")}
 
 
-def _check_noise_scale(params, tasks):
+def _check_noise_scale(params, tasks, tk2=1.0):
     """``q = (tr C_tr/d + rho)/alpha`` and ``q_te = (tr C_te/d + rho)/alpha_test`` at least 1e-100
-    (the smallest ``q`` of the isotropic model in ``RANGES``); below, the float64 sums underflow."""
+    (the smallest ``q`` of the isotropic model in ``RANGES``); below, the float64 sums underflow.
+    With a token kernel ``tr C/d`` is multiplied by ``tk2`` (docs/THEORY.md section 9)."""
     tau, alpha, kappa, rho, lam, at = params
-    for q, names in (((tasks.spectrum.mean + rho) / alpha, "task_cov, rho and alpha"),
-                     ((tasks.test_trace + rho) / at, "test_cov, rho and alpha_test")):
+    for q, names in (((tk2 * tasks.spectrum.mean + rho) / alpha, "task_cov, rho and alpha"),
+                     ((tk2 * tasks.test_trace + rho) / at, "test_cov, rho and alpha_test")):
         if q.size and q.min() < 1e-100:
             raise ValueError(f"{names} give q = (tr C/d + rho)/alpha = {float(q.min()):.3g}; structured tasks "
                              "need q >= 1e-100 (the float64 range of the theory)")
 
 
-def _structured_inputs(tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test):
+def _structured_inputs(tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test, tk2=1.0):
     """Everything checked for the structured path: ``(tasks, params)``, ``params`` the five model
     parameters and ``alpha_test`` (``alpha`` when None) broadcast to six arrays; a general task law
     also within :data:`STRUCTURED_RANGES`, and the noise scales ``q``, ``q_te`` in range."""
@@ -280,8 +301,76 @@ def _structured_inputs(tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_te
                   allowed=r.text)
     params = (*params, params[1]) if alpha_test is None else \
         tuple(np.broadcast_arrays(*params, check_alpha_test(alpha_test)))
-    _check_noise_scale(params, tasks)
+    _check_noise_scale(params, tasks, tk2)
     return tasks, params
+
+
+def _kernel_stats(token_kernel, query, lam, task_cov, test_cov, alpha_test, field):
+    """``(stats, correlated)``: the kernel statistics the theory uses (None for independent tokens,
+    the default path) and whether the query is correlated with a non-trivial kernel. Refuses, with a
+    ``ValueError`` saying why, what docs/THEORY.md section 9 does not derive: the correlated query with
+    ``lam > 0``, with task or test covariances or ``alpha_test``, and for ``e_idg``."""
+    query = check_query(query)
+    kern = resolve_kernel(token_kernel)
+    if query == "correlated":
+        where = None
+        if field == "e_idg":
+            where = "e_idg (the in-distribution error)"
+        elif task_cov is not None or test_cov is not None or alpha_test is not None:
+            where = "task_cov / test_cov / alpha_test"
+        else:
+            lam_arr = check("lam", lam)
+            if lam_arr.size and lam_arr.max() > 0:
+                where = "lam > 0"
+        if where is not None:
+            raise ValueError(f"query='correlated' is derived for ridgeless (lam = 0) isotropic e_icl only "
+                             f"(docs/THEORY.md section 9.3); not for {where}. Use query='independent'")
+    if kern is None or kern.is_iid:
+        return None, False
+    stats = kern.theory_stats(query)
+    return stats, query == "correlated"
+
+
+def query_gain_formula(tau_inv_den, alpha, rho, q, nu, b, m, F2, k0, k1):
+    """The query gain as plain arithmetic (numpy arrays or sympy symbols alike; used by
+    :func:`_query_gain` and by ``asymptotics.symbolic.prove_kernel_identities``): the change of the
+    ridgeless isotropic ``e_ICL`` when the query is the next token of the sequence (docs/THEORY.md
+    section 9.3; the closed form of the authors' research code, rewritten: a 2 x 2 structure in
+    ``phi2 = k0/alpha``, ``phi1 = (k1 + rho k0)/alpha^2``). ``m = m(b)``, ``F2 = -m'(b)`` at
+    ``b = q + nu`` of the independent-query model at ``alpha_eff``; ``tau_inv_den = 1/(tau - T4)``
+    (0 at ``tau = inf``)."""
+    phi2 = k0 / alpha
+    phi1 = (k1 + rho * k0) / (alpha * alpha)
+    M, Mp = m, -F2
+    ts = b - phi2
+    m1 = (M, phi2 * (1 - b * M))
+    m2 = (1 - ts * M, phi2 * (1 - ts + b * ts * M))
+    m3 = (M + ts * Mp, phi2 * (1 - b * M - ts * M - b * ts * Mp))
+    a00, a01, a11 = -Mp, phi2 * (M + b * Mp), phi2 * phi2 * (1 - 2 * b * M - b * b * Mp)
+    s00, s01, s11 = M, 1 + phi2 * (1 - b * M), -phi1 + phi2 * phi2 * (1 - b + b * b * M)
+    det = s00 * s11 - s01 * s01
+    Sm2 = ((s11 * m2[0] - s01 * m2[1]) / det, (s00 * m2[1] - s01 * m2[0]) / det)  # S m2, S = Sinv^-1
+    m2Sm2 = m2[0] * Sm2[0] + m2[1] * Sm2[1]
+    m2Sm3 = m3[0] * Sm2[0] + m3[1] * Sm2[1]
+    m1Sm2 = m1[0] * Sm2[0] + m1[1] * Sm2[1]
+    ASA = a00 * Sm2[0] ** 2 + 2 * a01 * Sm2[0] * Sm2[1] + a11 * Sm2[1] ** 2
+    num = (m2Sm2 - nu * (ASA - 2 * m2Sm3) - 2 * phi2 * (nu * (M + b * Mp) + 1 - b * M)
+           - phi2 * phi2 * (M - nu * Mp))
+    Eq = num * tau_inv_den
+    return (-2 * phi2 + 2 * phi2 * (ts + q) * M
+            + (1 + q) * (Eq * (M + nu * Mp) + phi2 * (2 * b - phi2) * Mp + ASA - 2 * m2Sm3)
+            + 2 * (1 + phi2) * m1Sm2 + (phi1 + 2 * phi2) * (1 - ts * M - m1Sm2) ** 2)
+
+
+def _query_gain(tau, alpha, rho, q, nu, b, m, F2, E, k0, k1):
+    """:func:`query_gain_formula` on arrays; 0 where ``E = e_IDG/tau`` is infinite (the ridgeless
+    peak, where ``e_icl`` is ``inf`` anyway). Exactly 0 for ``k0 = k1 = 0``
+    (``asymptotics.symbolic.prove_kernel_identities``)."""
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+        T4 = 1.0 - 2.0 * nu * m + nu * nu * F2
+        inv = np.where(np.isinf(tau), 0.0, 1.0 / (tau - T4))
+        gain = query_gain_formula(inv, alpha, rho, q, nu, b, m, F2, k0, k1)
+        return np.where(np.isinf(E), 0.0, gain)
 
 
 def _evaluate(params, rtol, maxiter, kernel, keys, spectrum: TaskSpectrum, *, raw=None):
@@ -406,9 +495,11 @@ def _finish(tau, rho, lam, ridge, q, nu, b, m_b, F2_b, T1, P2, T2, T3, icl=True,
     return converged, residual, e_icl, e_idg
 
 
-def _errors_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum, field) -> dict:
-    """The lean path of ``e_icl``/``e_idg``: only what ``field`` and the convergence check need."""
-    q = (1.0 + rho) / alpha
+def _errors_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum, field, stats=None,
+                 correlated=False) -> dict:
+    """The lean path of ``e_icl``/``e_idg``: only what ``field`` and the convergence check need
+    (isotropic tasks; a token kernel's ``tk2`` enters ``q``, docs/THEORY.md section 9)."""
+    q = (1.0 + rho) / alpha if stats is None else (stats.tk2 + rho) / alpha
     ridge = _any_positive(lam)
     if ridge:
         nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum)
@@ -418,37 +509,43 @@ def _errors_flat(tau, alpha, kappa, rho, lam, rtol, maxiter, spectrum, field) ->
         (nu, *moments), iterations = spectrum.ridgeless_moments(tau, q, kappa), 0
         b = q + nu
     converged, residual, e_icl, e_idg = _finish(tau, rho, lam, ridge, q, nu, b, *moments,
-                                                icl=field == "e_icl", idg=field == "e_idg")
+                                                icl=field == "e_icl", idg=field == "e_idg" or correlated)
+    if correlated:
+        e_icl = e_icl + _query_gain(tau, alpha, rho, q, nu, b, moments[0], moments[1], e_idg / tau,
+                                    stats.k0, stats.k1)
     return {field: e_icl if field == "e_icl" else e_idg, "converged": converged, "residual": residual,
             "iterations": iterations}
 
 
-def _structured(tau, alpha, rho, alpha_te, q, nu, b, mo, e_idg, Sa, Sb, t_tr, t_te):
+def _structured(tau, alpha, rho, alpha_te, q, nu, b, mo, e_idg, Sa, Sb, t_tr, t_te, tk2=1.0):
     """The structured-task errors from the isotropic-form ``e_idg`` (at ``alpha``) and the test sums
     (docs/THEORY.md, structured tasks; THEORY.md section 8 for the ridgeless anchor):
     ``E = e_IDG/tau``, ``e_bias = rho + q_te (T2 + E T3)``, ``e_align = E Sa + Sb`` (test sums of
     :meth:`asymptotics.spectrum.TaskSpectrum.structured_moments`), and ``e_IDG`` at ``alpha_te``:
     ``rho + b^2 P2 + q' T2 + E (T2 + q P2 + q' T3)``, ``q' = (tr C_tr/d + rho)/alpha_te``.
+    A token kernel multiplies ``tr C/d`` in ``q_te``, ``q'`` by ``tk2`` (docs/THEORY.md section 9).
     Returns ``(e_icl, e_idg, e_bias, e_align, alignment)``."""
     with np.errstate(invalid="ignore", divide="ignore"):
         E = e_idg / tau  # 0 at tau = inf, inf at the ridgeless peak, NaN where unconverged
-        q_te = (t_te + rho) / alpha_te
+        q_te = (tk2 * t_te + rho) / alpha_te
         e_bias = rho + q_te * (mo.T2 + E * mo.T3)
         e_align = E * Sa[..., 0] + Sb[..., 0]
         ref = t_te * (E * Sa[..., 1] + Sb[..., 1])
         alignment = np.where(np.isinf(E), Sa[..., 0] / (t_te * Sa[..., 1]), e_align / ref)
         same = alpha_te == alpha
         if not same.all():
-            qp = (t_tr + rho) / alpha_te
+            qp = (tk2 * t_tr + rho) / alpha_te
             other = rho + b * b * mo.P2 + qp * mo.T2 + E * (mo.T2 + q * mo.P2 + qp * mo.T3)
             e_idg = np.where(same, e_idg, other)
     return e_bias + e_align, e_idg, e_bias, e_align, alignment
 
 
-def _structured_flat(tau, alpha, kappa, rho, lam, alpha_te, rtol, maxiter, spectrum, *, tasks, field) -> dict:
+def _structured_flat(tau, alpha, kappa, rho, lam, alpha_te, rtol, maxiter, spectrum, *, tasks, field,
+                     stats=None, correlated=False) -> dict:
     """The lean path of ``e_icl``/``e_idg`` for structured tasks (any task law, test covariance,
-    test context length)."""
-    q = (spectrum.mean + rho) / alpha
+    test context length) and correlated contexts (``stats``: :class:`asymptotics.kernel.KernelStats`)."""
+    tk2 = 1.0 if stats is None else stats.tk2
+    q = (tk2 * spectrum.mean + rho) / alpha
     ridge = _any_positive(lam)
     nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum)
     b = q + nu
@@ -458,13 +555,17 @@ def _structured_flat(tau, alpha, kappa, rho, lam, alpha_te, rtol, maxiter, spect
         converged = converged & ok
         e_idg = np.where(ok, e_idg, np.nan)
     e_icl, e_idg, *_ = _structured(tau, alpha, rho, alpha_te, q, nu, b, mo, e_idg, Sa, Sb, spectrum.mean,
-                                   tasks.test_trace)
+                                   tasks.test_trace, tk2)
+    if correlated:
+        e_icl = e_icl + _query_gain(tau, alpha, rho, q, nu, b, mo[0], mo[1], e_idg / tau, stats.k0, stats.k1)
     return {field: e_icl if field == "e_icl" else e_idg, "converged": converged, "residual": residual,
             "iterations": iterations}
 
 
-def _solve_flat(tau, alpha, kappa, rho, lam, alpha_te, rtol, maxiter, spectrum, *, tasks) -> dict:
-    q = (spectrum.mean + rho) / alpha
+def _solve_flat(tau, alpha, kappa, rho, lam, alpha_te, rtol, maxiter, spectrum, *, tasks, stats=None,
+                correlated=False) -> dict:
+    tk2 = 1.0 if stats is None else stats.tk2
+    q = (tk2 * spectrum.mean + rho) / alpha
     nu, iterations = _effective_ridge(tau, q, kappa, lam, rtol, maxiter, spectrum)
     b = q + nu
     m_q, _ = spectrum.transform(q, kappa)
@@ -476,15 +577,21 @@ def _solve_flat(tau, alpha, kappa, rho, lam, alpha_te, rtol, maxiter, spectrum, 
         converged = converged & ok
         e_icl, e_idg = (np.where(ok, e, np.nan) for e in (e_icl, e_idg))
     s_icl, e_idg, e_bias, e_align, alignment = _structured(tau, alpha, rho, alpha_te, q, nu, b, mo, e_idg, Sa,
-                                                           Sb, spectrum.mean, tasks.test_trace)
+                                                           Sb, spectrum.mean, tasks.test_trace, tk2)
     if tasks.structured or not (alpha_te == alpha).all():
         e_icl = s_icl
+    alpha_eff = alpha if stats is None else alpha * ((spectrum.mean + rho) / (tk2 * spectrum.mean + rho))
+    gain = np.zeros_like(q)
+    if correlated:
+        with np.errstate(invalid="ignore", divide="ignore"):
+            gain = _query_gain(tau, alpha, rho, q, nu, b, m_b, F2_b, e_idg / tau, stats.k0, stats.k1)
+        e_icl = e_icl + gain
     sigma2 = rho + q * spectrum.T1(q, kappa)  # rho + q - q^2 m(q), as a positive sum
     # Reported as defined; the errors use the positive-sum form sigma2 + B5 = rho + q T1 + nu b P2.
     B5 = q * q * m_q + (nu * nu - q * q) * m_b - nu * b * b * F2_b
     return dict(tau=tau, alpha=alpha, kappa=kappa, rho=rho, lam=lam, q=q, nu=nu, b=b, m_q=m_q, m_b=m_b,
                 F2_b=F2_b, sigma2=sigma2, T1=T1, T2=T2, T3=T3, T4=T4, B5=B5, e_icl=e_icl, e_idg=e_idg,
-                e_bias=e_bias, e_align=e_align, alignment=alignment,
+                e_bias=e_bias, e_align=e_align, alignment=alignment, alpha_eff=alpha_eff, query_gain=gain,
                 converged=converged, residual=residual, iterations=iterations)
 
 
@@ -512,42 +619,50 @@ def _checked(params, out, field):
     return float(value) if np.ndim(value) == 0 else value
 
 
-def _error(field, tau, alpha, kappa, rho, lam):
+def _error(field, tau, alpha, kappa, rho, lam, stats=None, correlated=False):
     raw = (tau, alpha, kappa, rho, lam)
     params = broadcast_params(*raw)
     if params is None:
         check_params(*raw)
-    out = _evaluate(params, RTOL, MAXITER, partial(_errors_flat, field=field), (field,), spectrum=ISOTROPIC,
-                    raw=raw)
+    out = _evaluate(params, RTOL, MAXITER, partial(_errors_flat, field=field, stats=stats, correlated=correlated),
+                    (field,), spectrum=ISOTROPIC, raw=raw)
     return _checked(params, out, field)
 
 
-def _structured_error(field, tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test):
-    tasks, params = _structured_inputs(tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test)
-    out = _evaluate(params, RTOL, MAXITER, partial(_structured_flat, tasks=tasks, field=field), (field,),
-                    spectrum=tasks.spectrum)
+def _structured_error(field, tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test, stats=None,
+                      correlated=False):
+    tasks, params = _structured_inputs(tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test,
+                                       1.0 if stats is None else stats.tk2)
+    out = _evaluate(params, RTOL, MAXITER, partial(_structured_flat, tasks=tasks, field=field, stats=stats,
+                                                   correlated=correlated), (field,), spectrum=tasks.spectrum)
     return _checked(params, out, field)
 
 
-def e_icl(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alpha_test=None):
+def e_icl(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alpha_test=None,
+          token_kernel=None, query: str = "independent"):
     """Asymptotic ICL test error (fresh task ``w ~ N(0, C_te)``, default ``C_te = I``); THEORY.md §4.
 
     Broadcasts over all five parameters (and ``alpha_test``); a float for scalar inputs. Ridgeless
     ``tau = 1`` gives ``inf``. Raises ``ValueError`` for out-of-range input and ``ConvergenceError``
     if the fixed point failed anywhere (never an unconverged number). ``task_cov``, ``test_cov``,
-    ``alpha_test``: structured tasks, as in :func:`solve` (docs/THEORY.md).
+    ``alpha_test``: structured tasks, as in :func:`solve` (docs/THEORY.md). ``token_kernel``,
+    ``query``: correlated contexts, as in :func:`solve` (docs/THEORY.md section 9).
     """
+    stats, correlated = _kernel_stats(token_kernel, query, lam, task_cov, test_cov, alpha_test, "e_icl")
     if task_cov is None and test_cov is None and alpha_test is None:
-        return _error("e_icl", tau, alpha, kappa, rho, lam)
-    return _structured_error("e_icl", tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test)
+        return _error("e_icl", tau, alpha, kappa, rho, lam, stats, correlated)
+    return _structured_error("e_icl", tau, alpha, kappa, rho, lam, task_cov, test_cov, alpha_test, stats,
+                             correlated)
 
 
-def e_idg(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alpha_test=None):
+def e_idg(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alpha_test=None,
+          token_kernel=None, query: str = "independent"):
     """Asymptotic in-distribution (IDG) test error (task uniform on the k training tasks); THEORY.md §4.
 
     Same conventions as :func:`e_icl` (``test_cov`` does not enter: the test tasks are the training
-    tasks; ``alpha_test`` does).
+    tasks; ``alpha_test`` does). ``query='correlated'`` is refused (not derived; docs/THEORY.md 9.3).
     """
+    stats, _ = _kernel_stats(token_kernel, query, lam, task_cov, test_cov, alpha_test, "e_idg")
     if task_cov is None and test_cov is None and alpha_test is None:
-        return _error("e_idg", tau, alpha, kappa, rho, lam)
-    return _structured_error("e_idg", tau, alpha, kappa, rho, lam, task_cov, None, alpha_test)
+        return _error("e_idg", tau, alpha, kappa, rho, lam, stats)
+    return _structured_error("e_idg", tau, alpha, kappa, rho, lam, task_cov, None, alpha_test, stats)

@@ -342,10 +342,49 @@ def parse_cov(name: str, text: str):
                    f"anti:LAW (test only) or a .npy file; got {text!r}")
 
 
+KERNEL_HELP = """
+correlated contexts (docs/THEORY.md section 9): --token-kernel takes
+  iid                  independent tokens (the default)
+  exp:XI               K_ij = exp(-|i-j|/XI)
+  power:GAMMA          K_ij = (1 + |i-j|)^-GAMMA (the theory needs GAMMA > 1/2; > 2/3 with
+                       --query correlated)
+  FILE.npy             an (l+1) x (l+1) correlation matrix, query last (simulations then need
+                       round(alpha d) = l)
+--query independent (default) or correlated (the query is the next token of the sequence; theory
+ridgeless, isotropic tasks, e_icl only: e_idg is reported as nan).
+"""
+
+
+def parse_kernel(text: str):
+    """A ``--token-kernel`` value (see ``KERNEL_HELP``) as what :func:`asymptotics.e_icl` takes."""
+    from asymptotics import kernel as K
+
+    text = text.strip()
+    try:
+        if text in ("iid", "none", ""):
+            return None
+        if text.endswith(".npy"):
+            try:
+                return K.from_matrix(np.load(text, allow_pickle=False))
+            except OSError as exc:
+                raise CLIError(f"--token-kernel: cannot read {text!r}: {exc}") from None
+        kind, _, arg = text.partition(":")
+        if kind == "exp" and arg:
+            return K.exponential(float(arg))
+        if kind == "power" and arg:
+            return K.power_law(float(arg))
+    except ValueError as exc:
+        raise CLIError(f"--token-kernel: {exc}") from None
+    raise CLIError(f"--token-kernel: expected iid, exp:XI, power:GAMMA or a .npy file; got {text!r}")
+
+
 def _model(args) -> dict:
-    """The structured-task keywords from the parsed arguments (empty for the isotropic model)."""
+    """The structured-task and token-kernel keywords from the parsed arguments (empty for the
+    isotropic model with independent tokens)."""
+    kernel = getattr(args, "token_kernel", None)
     model = {"task_cov": getattr(args, "task_cov", None), "test_cov": getattr(args, "test_cov", None),
-             "alpha_test": getattr(args, "alpha_test", None)}
+             "alpha_test": getattr(args, "alpha_test", None), "token_kernel": kernel,
+             "query": getattr(args, "query", None) if kernel is not None else None}
     return {k: v for k, v in model.items() if v is not None}
 
 
@@ -363,7 +402,11 @@ def theory_columns(grid: dict[str, np.ndarray], details: bool = False, model: di
     if details:
         r = theory.solve(*p, **model)
         out["e_icl"], out["e_idg"] = np.asarray(r.e_icl), np.asarray(r.e_idg)
+        if model.get("query") == "correlated":
+            out["e_idg"] = np.full(np.shape(out["e_icl"]), np.nan)  # not derived (THEORY.md 9.3)
         extra = ("e_bias", "e_align", "alignment") if model else ()
+        if "token_kernel" in model:
+            extra += ("alpha_eff", "query_gain")
         for f in ("q", "nu", "sigma2", *extra, "converged", "residual"):
             out[f] = np.broadcast_to(np.asarray(getattr(r, f)), grid["tau"].shape)
         bad = ~np.asarray(out["converged"], bool)
@@ -371,8 +414,10 @@ def theory_columns(grid: dict[str, np.ndarray], details: bool = False, model: di
             raise RuntimeError(f"the effective-ridge fixed point did not converge at "
                                f"{int(bad.sum())} of {bad.size} points")
     else:
+        from asymptotics.scans import idg_where_defined
+
         out["e_icl"] = np.asarray(theory.e_icl(*p, **model))
-        out["e_idg"] = np.asarray(theory.e_idg(*p, **model))
+        out["e_idg"] = idg_where_defined(*p, **model)
     return out
 
 
@@ -797,6 +842,13 @@ def _cov_type(name):
     return convert
 
 
+def _kernel_type(text):
+    try:
+        return parse_kernel(text)
+    except CLIError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("--token-kernel: ")) from None
+
+
 def _alpha_test(text):
     try:
         return float(check_alpha_test(float(text)))
@@ -812,6 +864,12 @@ def _add_tasks(p):
                    help="covariance C_te of the test tasks (ICL error) [default identity]")
     g.add_argument("--alpha-test", type=_alpha_test, metavar="X",
                    help="test context length per dimension, l_test = alpha_test d [default alpha]")
+    g = p.add_argument_group("correlated contexts (see below)")
+    g.add_argument("--token-kernel", type=_kernel_type, metavar="KERNEL",
+                   help="correlations of the tokens across positions [default iid]")
+    g.add_argument("--query", choices=("independent", "correlated"), default="independent",
+                   help="the query independent of the context, or the next token of the sequence "
+                        "[default independent]")
 
 
 def _add_output(p):
@@ -881,7 +939,7 @@ Run 'icl-asymptotics COMMAND --help' for the options of each command.""")
     parser.add_argument("--version", action="version", version=_version())
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    p = sub.add_parser("theory", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP,
+    p = sub.add_parser("theory", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP + KERNEL_HELP,
                        help="theory errors e_ICL, e_IDG on a parameter grid",
                        description="Asymptotic e_ICL and e_IDG (THEORY.md section 4) on the "
                                    "Cartesian grid of the given parameter values.")
@@ -893,7 +951,7 @@ Run 'icl-asymptotics COMMAND --help' for the options of each command.""")
                         "converged flag and residual")
     p.set_defaults(func=cmd_theory)
 
-    p = sub.add_parser("simulate", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP,
+    p = sub.add_parser("simulate", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP + KERNEL_HELP,
                        help="finite-d simulation on a parameter grid (mean +- sem per point)",
                        description="Train linear attention exactly at finite d on every grid "
                                    "point (several seeds) and print one row per point: mean and "
@@ -905,7 +963,7 @@ Run 'icl-asymptotics COMMAND --help' for the options of each command.""")
     _add_output(p)
     p.set_defaults(func=cmd_simulate)
 
-    p = sub.add_parser("curve", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP + """
+    p = sub.add_parser("curve", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP + KERNEL_HELP + """
 the x axis is the one parameter given as a range (log-spaced ranges give a log axis); one
 other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) per value.
 """, help="learning-curve figure against one parameter",
@@ -960,7 +1018,7 @@ other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) pe
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_phase)
 
-    p = sub.add_parser("validate", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP + """
+    p = sub.add_parser("validate", formatter_class=fmt, epilog=SPEC_HELP + COV_HELP + KERNEL_HELP + """
 one point: a row per d (mean +- sem), then the row d = inf: the weighted least-squares fit
 e(d) = e_inf + c1/d (+ c2/d^2 with --order 2) extrapolated to 1/d = 0 (mean = estimate, sem = its
 standard error), with the theory, z = (estimate - theory)/se, and the fit's chi2 on dof degrees of

@@ -93,7 +93,8 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
     numbers do not depend on ``n_jobs``. A failed replicate is counted in ``n_failed`` (the
     sweep records it instead of aborting); a point with ``n_ok = 0`` has NaN means. ``model``:
     structured-task keywords (``task_cov``, ``test_cov``, ``alpha_test``) for simulation and theory."""
-    from asymptotics import e_icl, e_idg
+    from asymptotics import e_icl
+    from asymptotics.scans import idg_where_defined
     from simulate import sweep
 
     full = {p: np.atleast_1d(np.asarray(grid.get(p, 0.0 if p == "lam" else np.nan), float))
@@ -120,7 +121,7 @@ def simulate_summary(grid, *, d, n_seeds, seed=0, cache_dir=None, n_jobs=1, prog
         cols[f"{e}_sem"] = np.array([float(r[f"{e}_sem"]) for r in rows])
     args = [cols[p] for p in PARAMS]
     cols["e_icl"] = np.asarray(e_icl(*args, **model), float)
-    cols["e_idg"] = np.asarray(e_idg(*args, **model), float)
+    cols["e_idg"] = idg_where_defined(*args, **model)
     return cols
 
 

@@ -18,12 +18,13 @@ from typing import NamedTuple
 
 import numpy as np
 
+from asymptotics.kernel import TokenKernel, check_query, resolve_kernel
 from asymptotics.params import check_alpha_test, check_int, check_scalar
 from asymptotics.spectrum import ISOTROPIC, PowerLaw, Spectrum, Tasks, TaskSpectrum, TestLaw, resolve
 from simulate._sizes import check_d, check_resources, context_length, sizes, task_count
-from simulate.errors import population_gamma, test_errors
+from simulate.errors import kernel_monte_carlo_errors, population_gamma, test_errors
 from simulate.options import Options, make_options
-from simulate.sampler import pretraining_tasks, sample_contexts
+from simulate.sampler import kernel_factor, pretraining_tasks, sample_contexts, sample_contexts_kernel
 from simulate.seeding import stream
 from simulate.solvers import fit, resolve_solver
 from simulate.stats import mean_sem
@@ -54,6 +55,8 @@ class Point:
     test_cov: str = "identity"
     alpha_test: float | None = None
     l_test: int | None = None
+    token_kernel: str = "none"
+    query: str = "independent"
 
     def key(self) -> dict:
         """The parameters the simulation depends on: what keys its random streams (the structured-task
@@ -66,12 +69,17 @@ class Point:
             key["test_cov"] = self.test_cov
         if self.alpha_test is not None:
             key["alpha_test"] = self.alpha_test
+        if self.token_kernel != "none":
+            key["token_kernel"] = self.token_kernel
+            key["query"] = self.query
         return key
 
 
 def describe(cov) -> str:
     """A short, stable name of a ``task_cov``/``test_cov`` argument (None: ``identity``): a named law
     by its name, anything else by a digest of its numbers. Keys the random streams and the cache."""
+    if isinstance(cov, TokenKernel):
+        return cov.name
     if cov is None or cov is ISOTROPIC:
         return "identity"
     if isinstance(cov, PowerLaw):
@@ -85,14 +93,36 @@ def describe(cov) -> str:
     return f"array{arr.shape}#{hashlib.sha256(arr.tobytes()).hexdigest()[:16]}"
 
 
+#: Test contexts per error of the Monte Carlo test errors of a correlated query (no closed form; the
+#: standard error of a replicate's error is about sqrt(2/N) relative, 1.1%, and the replicates' sem
+#: includes it).
+N_TEST_CORRELATED = 16384
+
+
+def _check_kernel(token_kernel, query, tasks: Tasks, options: Options):
+    """``(kernel or None, query)``: None for independent tokens (``iid()`` too: the same law, the
+    O(d) path); refuses a correlated query with structured tasks or ``normalize_tasks`` (its Monte
+    Carlo ICL error draws isotropic Gaussian tasks)."""
+    query = check_query(query)
+    kern = resolve_kernel(token_kernel)
+    if kern is None or kern.is_iid:
+        return None, "independent"
+    if query == "correlated" and (tasks.structured or options.normalize_tasks):
+        raise ValueError("query='correlated' is simulated with isotropic Gaussian tasks only; drop "
+                         "task_cov/test_cov/normalize_tasks or use query='independent'")
+    return kern, query
+
+
 def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = None, *,
-                task_cov=None, test_cov=None, alpha_test=None) -> tuple[Point, str, Tasks]:
+                task_cov=None, test_cov=None, alpha_test=None, token_kernel=None,
+                query: str = "independent") -> tuple[Point, str, Tasks, TokenKernel | None]:
     """All validation of one point before any work: sizes, ranges, the task and test covariances at
     dimension ``d``, and the solver that will run.
 
     Returns the :class:`Point`, the solver name ``options.solver`` resolves to at its sizes (raises
-    ``ValueError`` for an impossible combination, e.g. CG at ``lam = 0``, ``n <= d(d+1)``) and the
-    resolved :class:`asymptotics.spectrum.Tasks`.
+    ``ValueError`` for an impossible combination, e.g. CG at ``lam = 0``, ``n <= d(d+1)``), the
+    resolved :class:`asymptotics.spectrum.Tasks` and the token kernel (None: independent tokens;
+    a kernel matrix must have size ``l + 1`` at this ``d``, and ``l_test + 1`` with ``alpha_test``).
     Also refuses sizes whose estimated memory exceeds the memory available
     (:func:`simulate._sizes.check_resources`).
     """
@@ -122,31 +152,54 @@ def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = No
     point = Point(d, check_scalar("tau", tau), check_scalar("alpha", alpha), check_scalar("kappa", kappa),
                   check_scalar("rho", rho), check_scalar("lam", lam), l, k, n,
                   describe(task_cov), describe(test_cov), at, l_test)
+    kern, query = _check_kernel(token_kernel, query, tasks, options)
+    if kern is not None:
+        if population:
+            raise ValueError("tau = inf (the population optimum) is implemented for independent "
+                             "tokens only; use a finite tau with token_kernel")
+        kern.stats(l)  # a matrix of the wrong size is refused here, before any work
+        if l_test is not None:
+            kern.stats(l_test)
+        point = Point(**{**asdict(point), "token_kernel": kern.name, "query": query})
     if population:
-        return point, "population", tasks
+        return point, "population", tasks, None
     solver = resolve_solver(options.solver, n, d, point.lam)
     check_resources(d, l, k, n, solver, options.dtype)
-    return point, solver, tasks
+    return point, solver, tasks, kern
 
 
 def _replicate(point: Point, solver: str, options: Options, seed: int, replicate: int,
-               law: Tasks = _DEFAULT_TASKS) -> dict:
+               law: Tasks = _DEFAULT_TASKS, kern: TokenKernel | None = None) -> dict:
     t0 = time.perf_counter()
     rng = stream(seed, replicate, point.key(), common=options.common_random_numbers)
     if point.n is None:
         return _population_replicate(point, rng, law, t0)
     tasks, per_context = pretraining_tasks(point.d, point.k, point.n, rng,
                                            normalize=options.normalize_tasks, spectrum=law.spectrum)
-    ctx = sample_contexts(per_context, point.l, point.rho, rng)
+    if kern is None:
+        ctx = sample_contexts(per_context, point.l, point.rho, rng)
+    else:
+        factor = kernel_factor(kern.matrix(point.l, point.query), point.query)
+        ctx = sample_contexts_kernel(per_context, factor, point.rho, rng)
     t1 = time.perf_counter()
     sol = fit(ctx.x_query, ctx.h, ctx.y_query, point.lam, options)  # resolves to `solver` again
     del ctx
     t2 = time.perf_counter()
     test_cov = None if law.test is None else law.test_matrix(point.d)  # None: C_te = I
-    e_icl, e_idg = test_errors(sol.gamma, tasks, point.l, point.rho, normalize_tasks=options.normalize_tasks,
-                               test_cov=test_cov, l_test=point.l_test)
+    extra = {}
+    if kern is None or point.query == "independent":
+        lt = point.l if point.l_test is None else point.l_test
+        e_icl, e_idg = test_errors(sol.gamma, tasks, point.l, point.rho, normalize_tasks=options.normalize_tasks,
+                                   test_cov=test_cov, l_test=point.l_test,
+                                   tk2=None if kern is None else kern.stats(lt).tk2)
+    else:
+        if point.l_test is not None:
+            factor = kernel_factor(kern.matrix(point.l_test, point.query), point.query)
+        mc = kernel_monte_carlo_errors(sol.gamma, tasks, factor, point.rho, N_TEST_CORRELATED, rng)
+        e_icl, e_idg = mc["icl"], mc["idg"]
+        extra = {"icl_mc_sem": mc["icl_sem"], "idg_mc_sem": mc["idg_sem"]}
     t3 = time.perf_counter()
-    return {"icl": e_icl, "idg": e_idg, "l": point.l, "k": point.k, "n": point.n, "solver": solver,
+    return {"icl": e_icl, "idg": e_idg, **extra, "l": point.l, "k": point.k, "n": point.n, "solver": solver,
             "seconds": t3 - t0, "seconds_sample": t1 - t0, "seconds_solve": t2 - t1,
             "seconds_errors": t3 - t2, "solver_method": sol.method, "solver_converged": sol.converged,
             "solver_iterations": sol.iterations, "solver_residual": sol.residual}
@@ -178,7 +231,7 @@ def _population_replicate(point: Point, rng, law: Tasks, t0: float) -> dict:
 
 def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: int,
                   options: Options | None = None, task_cov=None, test_cov=None, alpha_test=None,
-                  **option_kwargs) -> dict:
+                  token_kernel=None, query: str = "independent", **option_kwargs) -> dict:
     """One replicate of one parameter point at dimension ``d``.
 
     Sizes from :func:`simulate.sizes`; tasks from the task law (default ``w ~ N(0, I_d)``;
@@ -195,6 +248,16 @@ def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: i
     :func:`asymptotics.solve`; arrays must be given at dimension ``d``, named laws
     (:mod:`asymptotics.spectrum`) work at every ``d``.
 
+    Correlated contexts (docs/THEORY.md section 9): ``token_kernel`` (a named kernel of
+    :mod:`asymptotics.kernel`, used at ``l = round(alpha d)`` tokens, or an ``(l+1) x (l+1)`` matrix)
+    and ``query`` (``'independent'`` or ``'correlated'``). The kernel is factored once per replicate
+    and contexts are drawn exactly in ``O(l^2 + d)`` each
+    (:func:`simulate.sampler.sample_contexts_kernel`); errors are exact for an independent query
+    (:func:`simulate.errors.test_errors` with the kernel's ``tr(K_c^2)/l``), Monte Carlo over
+    :data:`N_TEST_CORRELATED` test contexts for a correlated one (``icl_mc_sem``, ``idg_mc_sem`` in
+    the record; the replicates' sem includes this noise). ``None`` or ``iid()``: the O(d) path,
+    streams unchanged.
+
     ``options``: a :class:`simulate.Options`, or its fields as keywords (``solver``, ``dtype``,
     ``cg_rtol``, ``cg_maxiter``, ``normalize_tasks``, ``common_random_numbers``). Unknown options
     and bad values raise ``ValueError``; a solve that did not converge raises
@@ -206,19 +269,21 @@ def run_replicate(d, tau, alpha, kappa, rho, lam=0.0, *, seed: int, replicate: i
     ``solver_residual``.
     """
     options = make_options(options, **option_kwargs)
-    point, solver, law = check_point(d, tau, alpha, kappa, rho, lam, options, task_cov=task_cov,
-                                     test_cov=test_cov, alpha_test=alpha_test)
+    point, solver, law, kern = check_point(d, tau, alpha, kappa, rho, lam, options, task_cov=task_cov,
+                                           test_cov=test_cov, alpha_test=alpha_test, token_kernel=token_kernel,
+                                           query=query)
     return _replicate(point, solver, options, check_int("seed", seed, 0), check_int("replicate", replicate, 0),
-                      law)
+                      law, kern)
 
 
 def _validate_run_replicate(d, tau=None, alpha=None, kappa=None, rho=None, lam=0.0, options=None, *,
-                            task_cov=None, test_cov=None, alpha_test=None):
+                            task_cov=None, test_cov=None, alpha_test=None, token_kernel=None,
+                            query="independent"):
     missing = [n for n, v in (("tau", tau), ("alpha", alpha), ("kappa", kappa), ("rho", rho)) if v is None]
     if missing:
         raise ValueError(f"the simulator needs parameter(s) {missing} at every grid point")
     check_point(d, tau, alpha, kappa, rho, lam, options, task_cov=task_cov, test_cov=test_cov,
-                alpha_test=alpha_test)
+                alpha_test=alpha_test, token_kernel=token_kernel, query=query)
 
 
 run_replicate.validate = _validate_run_replicate
@@ -270,7 +335,7 @@ class SimResult(Point):
 
 def run(d, tau, alpha, kappa, rho, lam=0.0, n_seeds: int = 1, seed: int = 0, *,
         options: Options | None = None, task_cov=None, test_cov=None, alpha_test=None,
-        **option_kwargs) -> SimResult:
+        token_kernel=None, query: str = "independent", **option_kwargs) -> SimResult:
     """Simulate ``n_seeds`` replicates of the point ``(tau, alpha, kappa, rho, lam)`` at dimension ``d``.
 
     Replicate ``r`` is ``run_replicate(d, ..., seed=seed, replicate=r, options=options)``; see there
@@ -280,9 +345,10 @@ def run(d, tau, alpha, kappa, rho, lam=0.0, n_seeds: int = 1, seed: int = 0, *,
     options = make_options(options, **option_kwargs)
     n_seeds = check_int("n_seeds", n_seeds, 1)
     seed = check_int("seed", seed, 0)
-    point, solver, law = check_point(d, tau, alpha, kappa, rho, lam, options, task_cov=task_cov,
-                                     test_cov=test_cov, alpha_test=alpha_test)
-    records = [_replicate(point, solver, options, seed, r, law) for r in range(n_seeds)]
+    point, solver, law, kern = check_point(d, tau, alpha, kappa, rho, lam, options, task_cov=task_cov,
+                                           test_cov=test_cov, alpha_test=alpha_test, token_kernel=token_kernel,
+                                           query=query)
+    records = [_replicate(point, solver, options, seed, r, law, kern) for r in range(n_seeds)]
     timings = {key: float(sum(rec["seconds_" + key] for rec in records))
                for key in ("sample", "solve", "errors")}
     return SimResult(**asdict(point), seed=seed, n_seeds=n_seeds, solver=solver, options=options,

@@ -21,6 +21,14 @@ ICL: average over fresh tasks ``w ~ N(0, C)``, ``C = C_te`` the test covariance 
 With ``normalize_tasks`` (``w`` uniform on the sphere of radius sqrt(d), isotropic only)
 ``E w w^T = I`` still and ``v = 1 + rho`` exactly, so the ``2/d`` term drops. IDG: ``e(w)`` averaged exactly over the given
 training tasks (O(k d^2)). Valid for any d >= 1, l >= 1, rho >= 0; no asymptotics.
+
+Correlated context tokens (a token kernel ``K``, docs/THEORY.md section 9) with the query independent
+of the context: with ``a = |w|^2/d``, ``tk2 = tr(K_c^2)/l`` at the context length used, the moments
+become ``E h h^T = (1 + tk2/l) w w^T + (d/l)(tk2 a + rho) I``, ``E s h = (v + 2 (tk2 a + rho)/l) w``,
+``E s^2 = v^2 + 2 (tk2 a^2 + 2 rho a + rho^2)/l`` (``y ~ N(0, a K_c + rho I)`` given ``w``; Isserlis,
+and ``E[(g^T A g)(g^T B g)] = tr A tr B + 2 tr AB``; ``tk2 = 1`` gives the lines above), and the errors
+follow as before (``tk2=`` of :func:`test_errors`). A query correlated with the context has no such
+closed form here: :func:`kernel_monte_carlo_errors` estimates both errors with a standard error.
 """
 from __future__ import annotations
 
@@ -28,7 +36,7 @@ import numpy as np
 
 from asymptotics.params import check
 from asymptotics.spectrum import ISOTROPIC
-from simulate.sampler import sample_contexts_tokens
+from simulate.sampler import sample_contexts_kernel, sample_contexts_tokens
 from simulate.stats import mean_sem
 
 
@@ -46,13 +54,22 @@ def _check_inputs(Gamma, tasks, l, rho):
     return Gamma, tasks, int(l), rho
 
 
-def error_given_tasks(Gamma, W, l: int, rho: float) -> np.ndarray:
-    """``e(w)`` for each row ``w`` of ``W`` (exact average over contexts and queries; module docstring)."""
+def error_given_tasks(Gamma, W, l: int, rho: float, tk2: float | None = None) -> np.ndarray:
+    """``e(w)`` for each row ``w`` of ``W`` (exact average over contexts and queries; module docstring;
+    ``tk2``: a token kernel's ``tr(K_c^2)/l``, None for independent tokens)."""
     d = Gamma.shape[0]
     G, g = Gamma[:, :d], Gamma[:, d]
     GW = W @ G.T
     ww = np.einsum("ij,ij->i", W, W)
     v = ww / d + rho
+    if tk2 is not None:
+        a = ww / d
+        vk = tk2 * a + rho
+        terms = (ww - 2.0 * np.einsum("ij,ij->i", W, GW) - 2.0 * v * (W @ g)
+                 + (1.0 + tk2 / l) * np.einsum("ij,ij->i", GW, GW) + (d / l) * vk * np.sum(G * G)
+                 + 2.0 * (v + 2.0 * vk / l) * (GW @ g)
+                 + (v * v + 2.0 * (tk2 * a * a + 2.0 * rho * a + rho * rho) / l) * (g @ g))
+        return rho + terms / d
     terms = (ww - 2.0 * np.einsum("ij,ij->i", W, GW) - 2.0 * v * (W @ g)
              + (1.0 + 1.0 / l) * np.einsum("ij,ij->i", GW, GW) + (d / l) * v * np.sum(G * G)
              + 2.0 * (1.0 + 2.0 / l) * v * (GW @ g) + (1.0 + 2.0 / l) * v * v * (g @ g))
@@ -83,14 +100,16 @@ def _check_test_cov(test_cov, d: int):
 
 
 def test_errors(Gamma, tasks, l: int, rho: float, normalize_tasks: bool = False, *, test_cov=None,
-                l_test: int | None = None) -> tuple[float, float]:
+                l_test: int | None = None, tk2: float | None = None) -> tuple[float, float]:
     """Exact ``(e_ICL, e_IDG)`` of ``Gamma`` (d x (d+1)) at context length ``l`` and noise ``rho``.
 
     ``e_ICL`` averages over fresh tasks ``w ~ N(0, C_te)`` in closed form: ``test_cov`` is ``C_te``
     in the task basis (None: ``I``, or uniform on the sphere ``|w| = sqrt(d)`` with
     ``normalize_tasks``; a 1-D diagonal; or a full symmetric matrix, e.g. rotated against the task
     covariance); ``e_IDG`` averages exactly over the rows of ``tasks`` (the k training tasks). Test
-    contexts have length ``l_test`` (default ``l``). Formulas and derivation: module docstring.
+    contexts have length ``l_test`` (default ``l``). ``tk2``: ``tr(K_c^2)/l`` of a token kernel at
+    the test context length, the query independent of the context (None: independent tokens).
+    Formulas and derivation: module docstring.
     """
     Gamma, tasks, l, rho = _check_inputs(Gamma, tasks, l, rho)
     d = Gamma.shape[0]
@@ -103,9 +122,14 @@ def test_errors(Gamma, tasks, l: int, rho: float, normalize_tasks: bool = False,
         tr_gc, tr_gcg = np.dot(np.diagonal(G), c), np.sum(G * G * c)
     else:
         tr_gc, tr_gcg = np.sum(G * C.T), np.sum((G @ C) * G)
-    e_icl = (rho + (tr - 2.0 * tr_gc + (1.0 + 1.0 / lt) * tr_gcg
-                    + (d / lt) * ev * np.sum(G * G) + (1.0 + 2.0 / lt) * ev2 * (g @ g)) / d)
-    e_idg = float(np.mean(error_given_tasks(Gamma, tasks, lt, rho)))
+    if tk2 is None:
+        e_icl = (rho + (tr - 2.0 * tr_gc + (1.0 + 1.0 / lt) * tr_gcg
+                        + (d / lt) * ev * np.sum(G * G) + (1.0 + 2.0 / lt) * ev2 * (g @ g)) / d)
+    else:
+        ea, ea2 = ev - rho, ev2 - 2.0 * rho * ev + rho * rho  # E a, E a^2 of a = |w|^2/d = v - rho
+        e_icl = (rho + (tr - 2.0 * tr_gc + (1.0 + tk2 / lt) * tr_gcg + (d / lt) * (tk2 * ea + rho) * np.sum(G * G)
+                        + (ev2 + 2.0 * (tk2 * ea2 + 2.0 * rho * ea + rho * rho) / lt) * (g @ g)) / d)
+    e_idg = float(np.mean(error_given_tasks(Gamma, tasks, lt, rho, tk2)))
     return float(e_icl), e_idg
 
 
@@ -188,5 +212,30 @@ def monte_carlo_errors(Gamma, tasks, l: int, rho: float, n_test: int, rng: np.ra
             c = sample_contexts_tokens(W, lt, rho, rng, chunk=chunk)
             pred = np.einsum("ij,ij->i", c.x_query @ Gamma, c.h)
             sq[s:s + m] = (c.y_query - pred) ** 2
+        out[name], out[name + "_sem"] = mean_sem(sq)
+    return out
+
+
+def kernel_monte_carlo_errors(Gamma, tasks, factor, rho: float, n_test: int, rng: np.random.Generator,
+                              *, chunk: int = 8192) -> dict[str, float]:
+    """Monte Carlo ``e_ICL`` (fresh ``w ~ N(0, I)``) and ``e_IDG`` (``w`` uniform on ``tasks``) of
+    ``Gamma`` on ``n_test`` contexts each, drawn exactly by
+    :func:`simulate.sampler.sample_contexts_kernel` with the prepared kernel ``factor`` (a query
+    correlated with the context, where no closed form is derived here). The query's label noise is
+    averaged exactly: each context contributes ``(x_q.w - x_q^T Gamma h)^2 + rho``. Returns ``icl``,
+    ``icl_sem``, ``idg``, ``idg_sem`` (:func:`simulate.stats.mean_sem` over the contexts)."""
+    Gamma, tasks, _, rho = _check_inputs(Gamma, tasks, factor.l, rho)
+    if isinstance(n_test, bool) or int(n_test) != n_test or n_test < 2:
+        raise ValueError(f"n_test must be an integer >= 2; got {n_test!r}")
+    d = Gamma.shape[0]
+    out = {}
+    for name in ("icl", "idg"):
+        sq = np.empty(int(n_test))
+        for s in range(0, int(n_test), chunk):
+            m = min(chunk, int(n_test) - s)
+            W = rng.standard_normal((m, d)) if name == "icl" else tasks[rng.integers(0, len(tasks), size=m)]
+            c = sample_contexts_kernel(W, factor, rho, rng)
+            pred = np.einsum("ij,ij->i", c.x_query @ Gamma, c.h)
+            sq[s:s + m] = (np.einsum("ij,ij->i", c.x_query, W) - pred) ** 2 + rho
         out[name], out[name + "_sem"] = mean_sem(sq)
     return out

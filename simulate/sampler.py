@@ -107,3 +107,107 @@ def sample_contexts_tokens(W: np.ndarray, l: int, rho: float, rng: np.random.Gen
         h[start:start + chunk, d] = np.einsum("ci,ci->c", y, y) / l
     x_q, y_q = _query(W, rho, rng)
     return Contexts(h, x_q, y_q)
+
+
+class KernelFactor(NamedTuple):
+    """A token kernel prepared once per run for :func:`sample_contexts_kernel` (from
+    :func:`kernel_factor`): ``F`` (l x l) with ``F F^T = K_c``; for a correlated query ``r`` with
+    ``F r = k`` and ``s_q = 1 - |r|^2`` (the query's variance not explained by the context), else
+    ``r = None``."""
+
+    l: int
+    F: np.ndarray
+    r: np.ndarray | None
+    s_q: float
+
+
+def kernel_factor(K: np.ndarray, query: str) -> KernelFactor:
+    """Factor the ``(l+1) x (l+1)`` kernel ``K`` (query last; checked by
+    :func:`asymptotics.kernel.from_matrix` or built by a named kernel) once: Cholesky of ``K_c``
+    (an eigen-factor when ``K_c`` is singular), and for ``query='correlated'`` the regression of
+    the query on the context, ``r = F^-1 k`` (least squares), ``s_q = max(0, 1 - |r|^2)``."""
+    K = np.asarray(K, dtype=np.float64)
+    l = K.shape[0] - 1
+    Kc = K[:l, :l]
+    try:
+        F = np.linalg.cholesky(Kc)
+    except np.linalg.LinAlgError:
+        vals, vecs = np.linalg.eigh(Kc)
+        F = vecs * np.sqrt(np.maximum(vals, 0.0))
+    if query != "correlated":
+        return KernelFactor(l, F, None, 1.0)
+    r = np.linalg.lstsq(F, K[:l, l], rcond=None)[0]
+    return KernelFactor(l, F, r, max(0.0, 1.0 - float(r @ r)))
+
+
+def sample_contexts_kernel(W: np.ndarray, factor: KernelFactor, rho: float,
+                           rng: np.random.Generator) -> Contexts:
+    """Contexts whose tokens are correlated across positions by a kernel (docs/THEORY.md section 9),
+    exact in distribution, ``O(l^2 + d)`` work per context (no l x d token matrix).
+
+    Derivation. Write the tokens as ``X = F Z/sqrt(d)`` (``Z`` l x d i.i.d. ``N(0, 1)``, ``F F^T =
+    K_c``) and the query as ``x_q = (Z^T r + sqrt(s_q) zeta)/sqrt(d)`` (``zeta ~ N(0, I_d)``
+    independent); then ``[X; x_q^T]`` has covariance ``K (x) I/d``. With ``u = w/|w|``, ``c = Z u``
+    (``N(0, I_l)``) and ``Z_perp = Z (I - u u^T)`` are independent, ``y = |w| F c/sqrt(d) + eps``, and
+    with ``a = F^T y``: ``X^T y = (u (c.a) + Z_perp^T a)/sqrt(d)``, ``Z^T r = u (c.r) + Z_perp^T r``.
+    Given ``(c, eps)``, ``(Z_perp^T a, Z_perp^T r)`` are ``P_perp`` times a Gaussian pair with
+    covariance ``[[|a|^2, a.r], [a.r, |r|^2]] (x) I_d``: two standard normal d-vectors per context.
+    ``h = (d/l) X^T y``, ``s = |y|^2/l``; ``y_q = x_q.w + eps_q``. An independent query
+    (``factor.r is None``) is drawn as in :func:`sample_contexts`. Reference:
+    :func:`sample_contexts_kernel_tokens`.
+    """
+    W = np.asarray(W, dtype=np.float64)
+    n, d = W.shape
+    l, F, r = factor.l, factor.F, factor.r
+    norm = np.linalg.norm(W, axis=1)
+    c = rng.standard_normal((n, l))
+    y = (c @ F.T) * (norm / np.sqrt(d))[:, None]
+    y += np.sqrt(rho) * rng.standard_normal((n, l))
+    a = y @ F
+    ca = np.einsum("ij,ij->i", c, a)
+    aa = np.einsum("ij,ij->i", a, a)
+    yy = np.einsum("ij,ij->i", y, y)
+    U = W / norm[:, None]
+    g1 = rng.standard_normal((n, d))
+    h = np.empty((n, d + 1))
+    z = h[:, :d]
+    z[:] = g1
+    z -= U * np.einsum("ij,ij->i", z, U)[:, None]
+    z *= np.sqrt(aa)[:, None]
+    z += ca[:, None] * U
+    z *= np.sqrt(d) / l  # (d/l) (1/sqrt(d))
+    h[:, d] = yy / l
+    if r is None:
+        x_q, y_q = _query(W, rho, rng)
+        return Contexts(h, x_q, y_q)
+    cr, ar, rr = c @ r, a @ r, float(r @ r)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        b1 = np.where(aa > 0, ar / np.sqrt(aa), 0.0)
+    b2 = np.sqrt(np.maximum(rr - b1 * b1, 0.0))
+    g2 = rng.standard_normal((n, d))
+    v = b1[:, None] * g1 + b2[:, None] * g2
+    v -= U * np.einsum("ij,ij->i", v, U)[:, None]
+    v += cr[:, None] * U
+    v += np.sqrt(factor.s_q) * rng.standard_normal((n, d))
+    x_q = v / np.sqrt(d)
+    y_q = np.einsum("ij,ij->i", x_q, W) + np.sqrt(rho) * rng.standard_normal(n)
+    return Contexts(h, x_q, y_q)
+
+
+def sample_contexts_kernel_tokens(W: np.ndarray, K: np.ndarray, rho: float, rng: np.random.Generator) -> Contexts:
+    """Reference for :func:`sample_contexts_kernel`: every token formed, ``[X; x_q^T] = L [Z; zeta^T]
+    /sqrt(d)`` with ``L L^T = K`` (an eigen-factor of the whole ``(l+1) x (l+1)`` kernel; pass the
+    kernel with a zeroed query column for an independent query). O(l^2 d) per context."""
+    W = np.asarray(W, dtype=np.float64)
+    n, d = W.shape
+    l = K.shape[0] - 1
+    vals, vecs = np.linalg.eigh(np.asarray(K, dtype=np.float64))
+    L = vecs * np.sqrt(np.maximum(vals, 0.0))
+    T = np.einsum("ab,nbd->nad", L, rng.standard_normal((n, l + 1, d))) / np.sqrt(d)
+    X, x_q = T[:, :l], T[:, l]
+    y = np.einsum("nid,nd->ni", X, W) + np.sqrt(rho) * rng.standard_normal((n, l))
+    h = np.empty((n, d + 1))
+    h[:, :d] = (d / l) * np.einsum("nid,ni->nd", X, y)
+    h[:, d] = np.einsum("ni,ni->n", y, y) / l
+    y_q = np.einsum("ij,ij->i", x_q, W) + np.sqrt(rho) * rng.standard_normal(n)
+    return Contexts(h, x_q, y_q)

@@ -53,8 +53,9 @@ WORKER_IDLE_TIMEOUT = 20
 
 COLUMNS = ("d", "seed", "replicate", "icl", "idg", "l", "k", "n", "solver", "seconds", "error")
 #: Arguments of :func:`simulate.core.run_replicate` that a sweep's ``options`` may carry besides the
-#: :class:`simulate.Options` fields: the structured-task model (docs/THEORY.md).
-MODEL_OPTIONS = ("task_cov", "test_cov", "alpha_test")
+#: :class:`simulate.Options` fields: the structured-task model and the token kernel (docs/THEORY.md
+#: sections 8, 9); they key the cache (a kernel by its name).
+MODEL_OPTIONS = ("task_cov", "test_cov", "alpha_test", "token_kernel", "query")
 
 CACHE_FORMAT = 2  # 2: streams keyed by point (simulate.seeding); format-1 files are ignored
 
@@ -394,7 +395,7 @@ def plan(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_di
             opts = make_options(**rest)
         call_options, options_json = {"options": opts, **model}, opts.as_dict()
         for k, v in model.items():
-            options_json[k] = float(v) if k == "alpha_test" else describe(v)
+            options_json[k] = float(v) if k == "alpha_test" else v if k == "query" else describe(v)
     else:
         if not callable(runner):
             raise ValueError(f"runner must be callable; got {runner!r}")

@@ -217,8 +217,10 @@ def validate(tau, alpha, kappa, rho, lam=0.0, *, d=(40, 60, 80), n_seeds: int = 
     cache_dir, n_jobs, progress : the sweep's resumable cache, worker processes and progress bar
         (:func:`simulate.sweep`); with a cache a longer ladder computes only the new rungs.
     **run_options : forwarded unchanged to the simulator: :class:`simulate.Options` fields
-        (``solver``, ``dtype``, ``normalize_tasks``, ... or ``options=``) and the structured-task
-        arguments (``task_cov``, ``test_cov``, ``alpha_test``) go through :func:`simulate.sweep`
+        (``solver``, ``dtype``, ``normalize_tasks``, ... or ``options=``), the structured-task
+        arguments (``task_cov``, ``test_cov``, ``alpha_test``) and the correlated-context ones
+        (``token_kernel``, ``query``; a correlated query's e_IDG has no theory: its fit is reported
+        with ``theory`` NaN) go through :func:`simulate.sweep`
         with the default runner (cache and engines work); anything else (an option
         ``simulate.run`` gains later) is passed verbatim to :func:`simulate.run` per d (then
         without ``cache_dir`` / ``n_jobs``). Options the theory functions also accept (by name)
@@ -276,7 +278,9 @@ def validate(tau, alpha, kappa, rho, lam=0.0, *, d=(40, 60, 80), n_seeds: int = 
     p = tuple(params.values())
     fits = {}
     for name, func in (("icl", asymptotics.e_icl), ("idg", asymptotics.e_idg)):
-        theory = float(func(*p, **_theory_kwargs(func, run_options)))
+        # e_IDG of a correlated query is not derived (docs/THEORY.md 9.3): extrapolated, no theory.
+        no_theory = name == "idg" and run_options.get("query") == "correlated"
+        theory = None if no_theory else float(func(*p, **_theory_kwargs(func, run_options)))
         fits[name] = extrapolate([r["d"] for r in rows], [r[f"{name}_mean"] for r in rows],
                                  [r[f"{name}_sem"] for r in rows], order=order, theory=theory)
     return Validation(params=params, d=ladder, n_seeds=n_seeds, seed=seed, order=order, rows=rows,

@@ -174,7 +174,7 @@ def test_fuzz_interpolation_peak(kw, which):
              lambda p: [] if p.tau is None else [p.tau] + ([] if p.value == np.inf else [p.value]))
 
 
-def _stub_replicate(point, solver, options, seed, replicate, law=None):
+def _stub_replicate(point, solver, options, seed, replicate, law=None, kern=None):
     return {"icl": 1.0, "idg": 1.0, "seconds_sample": 0.0, "seconds_solve": 0.0, "seconds_errors": 0.0}
 
 
