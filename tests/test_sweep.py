@@ -102,7 +102,7 @@ def test_bad_input_refused_before_any_work(kwargs, match):
 
 
 @pytest.mark.parametrize("grid, options, match", [
-    ({**GRID, "tau": [0.5, math.inf]}, None, "tau = inf"),
+    ({**GRID, "tau": [0.5, math.inf]}, {"solver": "dual"}, "population moments"),  # tau = inf: no solver
     ({**GRID, "kappa": 0.01}, None, "rounds to k = 0"),
     ({k: v for k, v in GRID.items() if k != "rho"}, None, "needs parameter"),
     (GRID, {"solver": "magic"}, "solver must be one of"),
