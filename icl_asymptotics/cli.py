@@ -943,15 +943,15 @@ def build_parser() -> argparse.ArgumentParser:
             "e_ICL: test error on new tasks w ~ N(0, I); e_IDG: test error on the k pretraining\n"
             "tasks. Both are computed in the limit d -> inf at fixed ratios tau, alpha, kappa."),
         epilog=EPILOG_PARAMS + """
-examples:
+examples (they write into out/: mkdir -p out first):
   icl-asymptotics theory --tau 0.5,2 --kappa inf
-  icl-asymptotics theory --tau log:0.1:10:50 --lam 0,0.01 --format csv -o curve.csv
+  icl-asymptotics theory --tau log:0.1:10:50 --lam 0,0.01 --format csv -o out/curve.csv
   icl-asymptotics simulate --tau 0.5,2 --d 40 --seeds 4 --cache cache/ --format csv
-  icl-asymptotics curve --tau log:0.1:10:200 --lam 0,0.01,0.1 -o double_descent.png
-  icl-asymptotics curve --kappa log:0.05:50:100 --tau 10 --simulate --d 40 -o kappa.pdf
-  icl-asymptotics phase --kappa log:0.05:20:60 --tau log:0.1:20:60 -o phase.png
-  icl-asymptotics validate --tau 0.5 --kappa 2 --d 40,60,80 --seeds 8 -o validate.png
-  icl-asymptotics reproduce figures/ --quick
+  icl-asymptotics curve --tau log:0.1:10:200 --lam 0,0.01,0.1 -o out/double_descent.png
+  icl-asymptotics curve --kappa log:0.05:50:100 --tau 10 --simulate --d 40 -o out/kappa.pdf
+  icl-asymptotics phase --kappa log:0.05:20:60 --tau log:0.1:20:60 -o out/phase.png
+  icl-asymptotics validate --tau 0.5 --kappa 2 --d 40,60,80 --seeds 8 -o out/validate.png
+  icl-asymptotics reproduce out/figures --quick
 
 Run 'icl-asymptotics COMMAND --help' for the options of each command.""")
     parser.add_argument("--version", action="version", version=_version())
