@@ -792,7 +792,7 @@ def _read_latex_cache(path: str):
 def latex_table() -> dict:
     """name -> LaTeX of every derived formula (:func:`asymptotics.symbolic.latex_formulas`), read
     from ``cache_dir()/latex-<package version>-sympy<version>-<source digest>.json`` when present (without importing
-    sympy: instant), else derived (15-25 s) and written there atomically for the next call. A cache
+    sympy: instant), else derived (20-30 s, ``LATEX_DERIVATION_SECONDS``) and written there atomically for the next call. A cache
     that cannot be read is rebuilt; one that cannot be written is skipped."""
     path = _latex_cache_path()
     table = _read_latex_cache(path)
@@ -825,7 +825,7 @@ def cmd_latex(args) -> int:
         available = symbolic.FORMULA_NAMES
     names = list(available) if args.names == ["all"] else args.names
     unknown = [n for n in names if n not in available]
-    if unknown:  # checked before the derivation, which takes 15-25 s when not cached
+    if unknown:  # checked before the derivation, which takes 20-30 s when not cached
         raise CLIError(f"unknown formula(s) {', '.join(unknown)}; available: {', '.join(available)}")
     if cached is None:
         sys.stderr.write(f"icl-asymptotics latex: deriving the formulas with sympy (about "
@@ -1117,10 +1117,11 @@ killed sweep resumes where it stopped. Details and the recorded runs: docs/trans
                        description="Print the LaTeX of derived results (asymptotics.symbolic): the MP "
                                    "transform, the fixed point, the error formulas, the ridgeless closed "
                                    "forms, the paper's Result 1, limits and the large-tau expansion. "
-                                   "The first call runs the whole derivation (about 25 s) and caches "
+                                   f"The first call runs the whole derivation (about "
+                                   f"{LATEX_DERIVATION_SECONDS} s, said on stderr) and caches "
                                    "the result in the user cache folder ($ICL_ASYMPTOTICS_CACHE_DIR, "
-                                   "else e.g. ~/.cache/icl-asymptotics), keyed by package and sympy "
-                                   "version; later calls are instant.")
+                                   "else e.g. ~/.cache/icl-asymptotics), keyed by the package and sympy "
+                                   "versions and the derivation's source; later calls are instant.")
     p.add_argument("names", nargs="+", metavar="NAME",
                    help="formula names (e.g. e_icl_structural, result1_e_icl_tau_gt_1, "
                         "limit_e_tau_kappa_inf), or 'all'; an unknown name lists the available ones")
