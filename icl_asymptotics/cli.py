@@ -1139,7 +1139,7 @@ killed sweep resumes where it stopped. Details and the recorded runs: docs/trans
                        epilog=REPRODUCE_BOUNDARY_HELP)
     p.add_argument("outdir", help="output folder (created if missing)")
     p.add_argument("--quick", action="store_true",
-                   help="CI-sized run (d = 20, 2 seeds, coarse grids; about a minute)")
+                   help="CI-sized run (d = 20, 2 seeds, coarse grids; about 20 s)")
     p.add_argument("--no-simulate", action="store_true", help="theory curves only")
     p.add_argument("--format", choices=("png", "pdf", "svg"), default="png",
                    help="figure format [default png]")
