@@ -42,7 +42,7 @@ def _finite_result(who: str, r, fields=("e_icl", "e_idg")):
     """Refuse to pass on an unconverged point (``ConvergenceError``) or a NaN or overflowed inf from
     ``solve`` (``ArithmeticError``; inside ``RANGES`` neither happens: tests/test_fuzz.py). The ridgeless
     peak ``lam = 0, tau = 1`` is ``inf`` on purpose and passes."""
-    peak = (r.lam == 0) & (r.tau == 1)
+    peak = (np.asarray(r.lam) == 0) & (np.asarray(r.tau) == 1)
     bad = ~np.asarray(r.converged, dtype=bool)
     for f in fields:
         bad = bad | (~np.isfinite(getattr(r, f)) & ~peak)

@@ -468,8 +468,8 @@ def formulas() -> dict:
         "nu_ridgeless_tau_lt_1": sp.Eq(nu, nu_ridgeless()),
         "mu": sp.Eq(mu, q * M(q)),
     }
-    for k, v in struct.items():
-        out[f"{k}_structural"] = sp.Eq(sp.Symbol(k), v)
+    for k, v in struct.items():  # sigma2 is sigma squared (the effective noise), not an index
+        out[f"{k}_structural"] = sp.Eq(sp.Symbol("sigma^2" if k == "sigma2" else k), v)
     for k in ("sigma2", "T1", "T2", "T3", "T4", "B5", "e_idg", "e_icl"):
         out[k] = gen[k]
     for k, v in closed.items():

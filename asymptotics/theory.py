@@ -63,7 +63,8 @@ _EPS, _TINY = np.finfo(float).eps, np.finfo(float).tiny
 class TheoryResult:
     """Every intermediate of the asymptotic theory at each (broadcast) parameter point.
 
-    Arrays share the broadcast shape of the inputs (0-d for scalar inputs). ``converged`` and
+    Arrays share the broadcast shape of the inputs; for scalar inputs every field is a Python
+    ``float`` (``converged`` a ``bool``), as :func:`e_icl` returns a float. ``converged`` and
     ``residual`` (relative, ``|h(nu) - lam| / max(lam, nu, tiny)``) are per point; ``iterations`` is
     the number of Newton steps taken by the slowest point (0 when closed forms covered everything).
     Where ``converged`` is False the errors are NaN: use ``e_icl``/``e_idg`` to get an exception instead.
@@ -267,6 +268,9 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alph
     out = _evaluate(params, rtol, maxiter, kernel, [f.name for f in fields(TheoryResult)][:-1],
                     spectrum=tasks.spectrum)
     del out["unconverged"]
+    if np.ndim(out["tau"]) == 0:  # scalar inputs: Python numbers, as e_icl/e_idg return a float
+        out = {k: v if k == "iterations" else bool(v) if k == "converged" else float(v)
+               for k, v in out.items()}
     return TheoryResult(**out)
 
 

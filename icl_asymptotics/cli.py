@@ -37,16 +37,22 @@ EPILOG_PARAMS = "model parameters (scaling limit d -> inf):\n" + "".join(
     f"  --{p:<6} {MEANINGS[p]} [default {DEFAULTS[p]}]\n" for p in PARAMS) + "\n" + SPEC_HELP
 
 BOUNDARY_HELP = """\
-memorisation / ICL boundary: the contour where the relative generalisation gap
+{title}: the contour where the relative generalisation gap
   g = (e_ICL - e_IDG) / e_ICL
-equals --threshold (default 0.5, i.e. the error on new tasks is twice the error on the
-pretraining tasks). g = 0 means the model does as well on new tasks as on the tasks it was
+equals {threshold}; at t = 0.5 the error on new tasks is twice the error on the
+pretraining tasks. g = 0 means the model does as well on new tasks as on the tasks it was
 trained on (in-context learning); g -> 1 means it is good only on its pretraining tasks
 (memorisation). In the ridgeless limit tau -> inf then alpha -> inf, g = (1-kappa)/(1+rho-kappa)
 for kappa < 1 and g = 0 for kappa >= 1, so the threshold-t contour tends to
 kappa = 1 - rho t/(1-t): the non-analytic point kappa = 1 of THEORY.md section 4 as rho -> 0.
 When kappa is an axis the asymptotic line kappa = 1 is drawn dashed.
 """
+#: ``phase`` takes the threshold as an option; ``reproduce`` draws figure (d) at t = 1/2.
+PHASE_BOUNDARY_HELP = BOUNDARY_HELP.format(title="memorisation / ICL boundary",
+                                           threshold="--threshold t (default 0.5)")
+REPRODUCE_BOUNDARY_HELP = BOUNDARY_HELP.format(
+    title="memorisation / ICL boundary of figure (d)",
+    threshold="t = 0.5 (fixed; the phase command draws\nother t)")
 
 
 class CLIError(Exception):
@@ -232,6 +238,21 @@ def _emit(text: str, path: str | None) -> None:
     with atomic_path(path) as tmp:
         with open(tmp, "w", encoding="utf-8", newline="") as fh:
             fh.write(text)
+
+
+def _wrote(args, *paths, stdout_busy: bool = False) -> None:
+    """Name every file a command wrote, one line each: on stdout, as ``reproduce`` lists its
+    figures, or, when stdout carries the command's table (``validate -o FIG``), on stderr as
+    ``icl-asymptotics COMMAND: wrote PATH``. A table sent to stdout (no ``-o``, ``-o -``) is not
+    named."""
+    for path in paths:
+        if path is None or path in ("-", "/dev/stdout"):
+            continue
+        if stdout_busy:
+            sys.stderr.write(f"icl-asymptotics {args.command}: wrote {path}\n")
+        else:
+            sys.stdout.write(f"{path}\n")
+            sys.stdout.flush()
 
 
 def _json_value(v):
@@ -425,6 +446,7 @@ def theory_columns(grid: dict[str, np.ndarray], details: bool = False, model: di
 def cmd_theory(args) -> int:
     cols = theory_columns(_grid(_specs(args)), details=args.details, model=_model(args))
     _emit(format_table(cols, args.format), args.output)
+    _wrote(args, args.output)
     return 0
 
 
@@ -437,6 +459,7 @@ def cmd_simulate(args) -> int:
                                n_jobs=args.jobs, progress=not args.no_progress,
                                options=_sim_options(args), model=_model(args))
     _emit(format_table(summary, args.format), args.output)
+    _wrote(args, args.output)
     failed = int(np.sum(summary["n_failed"]))
     empty = int(np.count_nonzero(np.asarray(summary["n_ok"]) == 0))
     if empty:
@@ -486,6 +509,7 @@ def cmd_curve(args) -> int:
         options=_sim_options(args), extrapolate=args.extrapolate, raw=args.simulate, model=_model(args),
         **fixed)
     figures.save(fig, args.output, dpi=args.dpi)
+    _wrote(args, args.output)
     return 0
 
 
@@ -573,6 +597,8 @@ def cmd_transformer(args) -> int:
         return 0  # a shard trains its share into the cache; an unsharded call draws the whole sweep
     if not rows:
         raise CLIError("no finished runs in the cache for this sweep")
+    if args.cached_only:
+        _report_cached_only(rows, archs, specs, args.seeds, args.cache)
     if args.exact:
         rows += tf.exact_rows({p: s.values for p, s in specs.items()}, d=args.d, n_seeds=args.seeds,
                               seed=args.seed)
@@ -581,6 +607,29 @@ def cmd_transformer(args) -> int:
     fig = tf.figure(rows, x_name, params={p: float(s.values[0]) for p, s in specs.items()}, title=args.title)
     figures.save(fig, args.output, dpi=args.dpi)
     return 0
+
+
+def _report_cached_only(rows, archs, specs, n_seeds, cache) -> None:
+    """``transformer --cached-only``: one line on stderr saying how many of the requested runs the
+    cache held (and so are drawn) and which are missing."""
+    grid = cartesian(**{p: s.values for p, s in specs.items()})
+    points = [tuple(float(grid[p][i]) for p in specs) for i in range(grid["tau"].size)]
+    have = {(r["arch"], *(float(r[p]) for p in specs), int(r["seed"])) for r in rows}
+    missing = {}
+    for arch in archs:
+        for pt in points:
+            n = sum((arch, *pt, r) not in have for r in range(n_seeds))
+            if n:
+                missing[(arch, pt)] = n
+    total = len(archs) * len(points) * n_seeds
+    line = f"icl-asymptotics transformer: --cached-only: drawing {len(rows)} of the {total} requested runs found in {cache}"
+    if missing:
+        shown = [f"{arch} " + " ".join(f"{p}={_text_value(v, True)}" for p, v in zip(specs, pt))
+                 + f" ({n} of {n_seeds} seeds)" for (arch, pt), n in list(missing.items())[:3]]
+        more = f" and {len(missing) - 3} more points" if len(missing) > 3 else ""
+        line += (f"; {total - len(rows)} missing: {'; '.join(shown)}{more} (rerun without "
+                 f"--cached-only to train them)")
+    sys.stderr.write(line + "\n")
 
 
 def _shard(text):
@@ -643,6 +692,7 @@ def cmd_phase(args) -> int:
                                logx=specs[xn].log, logy=specs[yn].log, title=args.title, **sim,
                                **fixed)
     figures.save(fig, args.output, dpi=args.dpi)
+    _wrote(args, args.output)
     return 0
 
 
@@ -663,6 +713,64 @@ def validate_columns(v) -> dict:
         for f in ("theory", "z", "chi2", "dof"):
             cols[f"{e}_{f}"] = [None] * len(v.rows) + [getattr(fit, f)]
     return cols
+
+
+def _pm(mean, sem) -> str:
+    """``mean +- sem``: the sem to 2 significant digits, the mean to the same decimal place."""
+    if mean is None or sem is None:
+        return ""
+    mean, sem = float(mean), float(sem)
+    if not (math.isfinite(mean) and math.isfinite(sem) and sem > 0):
+        return f"{_g(mean, 6)} +- {_g(sem, 2)}"
+    places = min(max(0, 1 - math.floor(math.log10(sem))), 15)
+    return f"{mean:.{places}f} +- {sem:.{places}f}"
+
+
+def _g(v, digits) -> str:
+    return "" if v is None else _text_value(float(f"{float(v):.{digits}g}"), table=True)
+
+
+def _fit_text(order: int) -> str:
+    return "e(d) = e_inf + c1/d" + (" + c2/d^2" if order == 2 else "")
+
+
+def validate_table(v) -> str:
+    """The ``--format table`` view of one validation, about 70 columns wide: the point and the fit
+    on a header line, a row per ``d`` (sizes, mean +- sem of both errors), then the extrapolation
+    ``d = inf`` (estimate +- se), the theory, ``z`` and ``chi2/dof``. csv/json carry every column
+    at full precision (:func:`validate_columns`)."""
+    params = ", ".join(f"{p} = {_text_value(v.params[p], table=True)}" for p in PARAMS)
+    head = f"{params}; {v.n_seeds} seeds per d; fit {_fit_text(v.order)}\n"
+    label = {"icl": "e_ICL mean +- sem", "idg": "e_IDG mean +- sem"}
+    cols = {"d": [r["d"] for r in v.rows] + ["inf", "theory", "z", "chi2/dof"]}
+    for c in ("l", "k", "n"):
+        cols[c] = [r[c] for r in v.rows] + [""] * 4
+    for e, fit in (("icl", v.icl), ("idg", v.idg)):
+        cols[label[e]] = ([_pm(r[f"{e}_mean"], r[f"{e}_sem"]) for r in v.rows]
+                          + [_pm(fit.estimate, fit.se), _g(fit.theory, 6), _g(fit.z, 3),
+                             f"{_g(fit.chi2, 3)}/{fit.dof}"])
+    return head + format_table(cols, "table")
+
+
+def validate_grid_table(points, results, d, n_seeds, order, errors=None) -> str:
+    """The ``--format table`` view of a grid of validations, about 80 columns wide: the ladder,
+    the fit and the parameters that do not vary on a header line, then one row per point with the
+    parameters that vary and, for both errors, the estimate at ``d = inf`` +- se, the theory and
+    ``z`` (an ``error`` column for a failed point). csv/json add ``chi2``, ``dof`` and ``seconds``."""
+    varying = [p for p in PARAMS if len({pt[p] for pt in points}) > 1]
+    fixed = ", ".join(f"{p} = {_text_value(points[0][p], table=True)}" for p in PARAMS
+                      if p not in varying)
+    head = (f"d = {','.join(map(str, d))}; {n_seeds} seeds per d; fit {_fit_text(order)}"
+            + (f"; {fixed}" if fixed else "") + "\n")
+    cols = {p: [pt[p] for pt in points] for p in varying}
+    for e in ("icl", "idg"):
+        fits = [None if v is None else getattr(v, e) for v in results]
+        cols[f"{e}_inf +- se"] = ["" if f is None else _pm(f.estimate, f.se) for f in fits]
+        cols[f"{e}_theory"] = ["" if f is None else _g(f.theory, 6) for f in fits]
+        cols[f"{e}_z"] = ["" if f is None else _g(f.z, 3) for f in fits]
+    if errors is not None:
+        cols["error"] = errors
+    return head + format_table(cols, "table")
 
 
 def _validation_grid(args) -> list[dict]:
@@ -711,15 +819,25 @@ def cmd_validate(args) -> int:
         table = {c: [r.get(c) for r in rows] for c in names}
         if all(e is None for e in table["error"]):
             del table["error"]
+    if args.format != "table":
+        text = format_table(table, args.format)
+    elif len(points) == 1:
+        text = validate_table(results[0])
+    else:
+        text = validate_grid_table(points, results, args.d, args.seeds, args.order,
+                                   errors=table.get("error"))
+
     if figure:
         from icl_asymptotics import figures
 
         fig = (figures.validate_figure(results[0], title=args.title) if len(points) == 1
                else figures.zscore_figure(points, results, title=args.title))
         figures.save(fig, args.output, dpi=args.dpi)
-        _emit(format_table(table, args.format), None)
+        _emit(text, None)
+        _wrote(args, args.output, stdout_busy=True)
     else:
-        _emit(format_table(table, args.format), args.output)
+        _emit(text, args.output)
+        _wrote(args, args.output)
     failed = sum(v is None for v in results)
     if failed:
         sys.stderr.write(f"icl-asymptotics validate: warning: {failed} of {len(points)} points "
@@ -749,11 +867,18 @@ def cache_dir() -> str:
 
 
 def _latex_cache_path() -> str:
+    """The LaTeX cache file, keyed by the package and sympy versions and a digest of the
+    derivation's source (``asymptotics/symbolic.py``), so an edited derivation is never served
+    stale; found without importing sympy."""
+    import hashlib
+    import importlib.util
     from importlib.metadata import version
 
     from asymptotics import __version__
 
-    return os.path.join(cache_dir(), f"latex-{__version__}-sympy{version('sympy')}.json")
+    with open(importlib.util.find_spec("asymptotics.symbolic").origin, "rb") as fh:
+        digest = hashlib.sha256(fh.read()).hexdigest()[:12]
+    return os.path.join(cache_dir(), f"latex-{__version__}-sympy{version('sympy')}-{digest}.json")
 
 
 def _read_latex_cache(path: str):
@@ -771,8 +896,8 @@ def _read_latex_cache(path: str):
 
 def latex_table() -> dict:
     """name -> LaTeX of every derived formula (:func:`asymptotics.symbolic.latex_formulas`), read
-    from ``cache_dir()/latex-<package version>-sympy<version>.json`` when present (without importing
-    sympy: instant), else derived (15-25 s) and written there atomically for the next call. A cache
+    from ``cache_dir()/latex-<package version>-sympy<version>-<source digest>.json`` when present (without importing
+    sympy: instant), else derived (20-30 s, ``LATEX_DERIVATION_SECONDS``) and written there atomically for the next call. A cache
     that cannot be read is rebuilt; one that cannot be written is skipped."""
     path = _latex_cache_path()
     table = _read_latex_cache(path)
@@ -790,6 +915,11 @@ def latex_table() -> dict:
     return table
 
 
+#: Wall time of the first ``latex`` call (the whole sympy derivation), measured on one core of the
+#: 2-core development machine: 20 s idle, 29 s busy (docs/cli.md).
+LATEX_DERIVATION_SECONDS = "20-30"
+
+
 def cmd_latex(args) -> int:
     cached = _read_latex_cache(_latex_cache_path())
     if cached is not None:
@@ -800,10 +930,16 @@ def cmd_latex(args) -> int:
         available = symbolic.FORMULA_NAMES
     names = list(available) if args.names == ["all"] else args.names
     unknown = [n for n in names if n not in available]
-    if unknown:  # checked before the derivation, which takes 15-25 s when not cached
+    if unknown:  # checked before the derivation, which takes 20-30 s when not cached
         raise CLIError(f"unknown formula(s) {', '.join(unknown)}; available: {', '.join(available)}")
+    if cached is None:
+        sys.stderr.write(f"icl-asymptotics latex: deriving the formulas with sympy (about "
+                         f"{LATEX_DERIVATION_SECONDS} s, once); later calls read the cache "
+                         f"{_latex_cache_path()}\n")
+        sys.stderr.flush()
     table = cached if cached is not None else latex_table()
     _emit("".join(f"% {n}\n{table[n]}\n" for n in names), args.output)
+    _wrote(args, args.output)
     return 0
 
 
@@ -925,15 +1061,15 @@ def build_parser() -> argparse.ArgumentParser:
             "e_ICL: test error on new tasks w ~ N(0, I); e_IDG: test error on the k pretraining\n"
             "tasks. Both are computed in the limit d -> inf at fixed ratios tau, alpha, kappa."),
         epilog=EPILOG_PARAMS + """
-examples:
+examples (they write into out/: mkdir -p out first):
   icl-asymptotics theory --tau 0.5,2 --kappa inf
-  icl-asymptotics theory --tau log:0.1:10:50 --lam 0,0.01 --format csv -o curve.csv
+  icl-asymptotics theory --tau log:0.1:10:50 --lam 0,0.01 --format csv -o out/curve.csv
   icl-asymptotics simulate --tau 0.5,2 --d 40 --seeds 4 --cache cache/ --format csv
-  icl-asymptotics curve --tau log:0.1:10:200 --lam 0,0.01,0.1 -o double_descent.png
-  icl-asymptotics curve --kappa log:0.05:50:100 --tau 10 --simulate --d 40 -o kappa.pdf
-  icl-asymptotics phase --kappa log:0.05:20:60 --tau log:0.1:20:60 -o phase.png
-  icl-asymptotics validate --tau 0.5 --kappa 2 --d 40,60,80 --seeds 8 -o validate.png
-  icl-asymptotics reproduce figures/ --quick
+  icl-asymptotics curve --tau log:0.1:10:200 --lam 0,0.01,0.1 -o out/double_descent.png
+  icl-asymptotics curve --kappa log:0.05:50:100 --tau 10 --simulate --d 40 -o out/kappa.pdf
+  icl-asymptotics phase --kappa log:0.05:20:60 --tau log:0.1:20:60 -o out/phase.png
+  icl-asymptotics validate --tau 0.5 --kappa 2 --d 40,60,80 --seeds 8 -o out/validate.png
+  icl-asymptotics reproduce out/figures --quick
 
 Run 'icl-asymptotics COMMAND --help' for the options of each command.""")
     parser.add_argument("--version", action="version", version=_version())
@@ -987,7 +1123,7 @@ other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) pe
     _add_sim(p, d_default=40, seeds_default=4)
     p.set_defaults(func=cmd_curve)
 
-    p = sub.add_parser("phase", formatter_class=fmt, epilog=SPEC_HELP + "\n" + BOUNDARY_HELP,
+    p = sub.add_parser("phase", formatter_class=fmt, epilog=SPEC_HELP + "\n" + PHASE_BOUNDARY_HELP,
                        help="phase diagram over two parameters with the memorisation/ICL "
                             "boundary",
                        description="Heat map of e_ICL, e_IDG, their gap or relative gap over two "
@@ -1130,10 +1266,11 @@ printed before training starts. Details and the recorded runs: docs/transformer.
                        description="Print the LaTeX of derived results (asymptotics.symbolic): the MP "
                                    "transform, the fixed point, the error formulas, the ridgeless closed "
                                    "forms, the paper's Result 1, limits and the large-tau expansion. "
-                                   "The first call runs the whole derivation (about 25 s) and caches "
+                                   f"The first call runs the whole derivation (about "
+                                   f"{LATEX_DERIVATION_SECONDS} s, said on stderr) and caches "
                                    "the result in the user cache folder ($ICL_ASYMPTOTICS_CACHE_DIR, "
-                                   "else e.g. ~/.cache/icl-asymptotics), keyed by package and sympy "
-                                   "version; later calls are instant.")
+                                   "else e.g. ~/.cache/icl-asymptotics), keyed by the package and sympy "
+                                   "versions and the derivation's source; later calls are instant.")
     p.add_argument("names", nargs="+", metavar="NAME",
                    help="formula names (e.g. e_icl_structural, result1_e_icl_tau_gt_1, "
                         "limit_e_tau_kappa_inf), or 'all'; an unknown name lists the available ones")
@@ -1148,10 +1285,10 @@ printed before training starts. Details and the recorded runs: docs/transformer.
                                    "diagram. --quick: CI size (small d, few seeds, coarse grids). "
                                    "Full size (the shipped gallery): d = 80, 8 seeds, every "
                                    "simulated point also extrapolated to d = inf over d = 40, 60, 80.",
-                       epilog=BOUNDARY_HELP)
+                       epilog=REPRODUCE_BOUNDARY_HELP)
     p.add_argument("outdir", help="output folder (created if missing)")
     p.add_argument("--quick", action="store_true",
-                   help="CI-sized run (d = 20, 2 seeds, coarse grids; about a minute)")
+                   help="CI-sized run (d = 20, 2 seeds, coarse grids; about 20 s)")
     p.add_argument("--no-simulate", action="store_true", help="theory curves only")
     p.add_argument("--format", choices=("png", "pdf", "svg"), default="png",
                    help="figure format [default png]")
@@ -1216,8 +1353,23 @@ def main(argv=None) -> int:
         sys.stderr.write(f"{prog}: failed: {_one_line(exc) or type(exc).__name__}\n")
         return EXIT_FAILED
     except KeyboardInterrupt:
-        sys.stderr.write(f"{prog}: interrupted\n")
+        sys.stderr.write(f"{prog}: interrupted; {_interrupted_note(args)}\n")
         return EXIT_INTERRUPTED
+
+
+def _interrupted_note(args) -> str:
+    """What an interrupted command kept, and how to resume: output files are written whole or not
+    at all; simulations and training runs finished before Ctrl-C live on only in ``--cache``."""
+    simulating = {"curve": lambda: args.simulate or args.extrapolate is not None,
+                  "phase": lambda: args.extrapolate is not None,
+                  "reproduce": lambda: not args.no_simulate}.get(args.command, lambda: True)
+    done = f"the figures finished so far are in {args.outdir}; " if args.command == "reproduce" else ""
+    if not hasattr(args, "cache") or not simulating():  # theory only: nothing to keep
+        return done or "no output file was written"
+    if args.cache:
+        return (f"{done}the runs finished so far are kept in the cache {args.cache}; rerun the "
+                f"same command to resume from them")
+    return f"{done}without --cache DIR nothing computed was kept; add it to make a rerun resume"
 
 
 def _one_line(exc: BaseException) -> str:

@@ -216,13 +216,13 @@ def _run_task(runner, params: dict, seed: int, replicate: int, options: dict, ca
 class _PlainProgress:
     """Fallback progress meter on stderr (about ten lines per sweep) when tqdm is not installed."""
 
-    def __init__(self, total: int, initial: int):
-        self.total, self.n, self._next = total, initial, 0
+    def __init__(self, total: int, initial: int, desc: str = "sweep"):
+        self.total, self.n, self._next, self.desc = total, initial, 0, desc
         self._show()
 
     def _show(self):
         if self.n >= self._next or self.n == self.total:
-            print(f"sweep: {self.n}/{self.total} tasks done", file=sys.stderr, flush=True)
+            print(f"{self.desc}: {self.n}/{self.total} tasks done", file=sys.stderr, flush=True)
             self._next = self.n + max(1, self.total // 10)
 
     def update(self, k: int = 1):
@@ -241,14 +241,25 @@ class _NoProgress:
         pass
 
 
-def _progress(enabled: bool, total: int, initial: int):
+def _progress(enabled: bool, total: int, initial: int, desc: str = "sweep"):
     if not enabled:
         return _NoProgress()
     try:
         from tqdm.auto import tqdm
     except ImportError:
-        return _PlainProgress(total, initial)
-    return tqdm(total=total, initial=initial, desc="sweep", unit="task")
+        return _PlainProgress(total, initial, desc)
+    return tqdm(total=total, initial=initial, desc=desc, unit="task")
+
+
+def _label(plan) -> str:
+    """What a plan runs, as its progress bar names it: the runner (with its ``arch`` option, if
+    any), the dimensions and the grid, e.g. ``run_replicate d=40: 6 points x 4 seeds``."""
+    name = plan.runner_name.rsplit(".", 1)[-1]
+    arch = plan.options.get("arch") if isinstance(plan.options, dict) else None
+    ds = ",".join(str(d) for d in sorted({p["d"] for p in plan.points}))
+    n = len({tuple(sorted((k, v) for k, v in p.items() if k != "d")) for p in plan.points})
+    return (f"{name}{f' {arch}' if arch else ''} d={ds}: {n} point{'s' * (n != 1)} x "
+            f"{plan.n_seeds} seed{'s' * (plan.n_seeds != 1)}")
 
 
 @dataclass
@@ -455,7 +466,7 @@ def execute(plan: Plan, *, n_jobs: int = 1, scheduler=None, progress: bool = Tru
     filling ``plan.results``; returns the wall time in seconds (:func:`sweep`'s second step)."""
     blas_threads = _check_blas_threads(blas_threads)
     t0 = time.perf_counter()
-    bar = _progress(progress, len(plan.tasks), len(plan.results))
+    bar = _progress(progress, len(plan.tasks), len(plan.results), _label(plan))
     try:
         for index, out in _execute(plan.todo, plan.runner, plan.points, plan.seed, plan.options,
                                    n_jobs, scheduler, blas_threads):

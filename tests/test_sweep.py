@@ -276,7 +276,8 @@ def test_plain_progress_without_tqdm(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "tqdm.auto", None)
     sweep(GRID, d=4, runner=fake_runner, progress=True)
     err = capsys.readouterr().err
-    assert "sweep: 0/6 tasks done" in err and "sweep: 6/6 tasks done" in err
+    label = "fake_runner d=4: 6 points x 1 seed"  # what runs (the runner, d, the grid)
+    assert f"{label}: 0/6 tasks done" in err and f"{label}: 6/6 tasks done" in err
 
 
 def test_streams_are_keyed_by_point_unless_common_random_numbers_asked():

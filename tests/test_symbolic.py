@@ -208,3 +208,11 @@ def test_positive_sum_reduction_detects_a_wrong_identity():
     # The reduction is not vacuous: 1 - b m differs from m (it equals m/(1 + m/kappa)).
     m, bb = S._m, S.q + S.nu
     assert not S._reduce(sp.together((1 - bb * m) - m), m, sp.expand(S._quadratic(m, bb, S.kappa))).is_zero
+
+
+def test_latex_writes_sigma2_as_sigma_squared():
+    # sigma2 = rho + q - q^2 m(q) is a variance (THEORY.md section 4): sigma^2, not sigma indexed by 2
+    # (before: \sigma_{2}). The other structural names (T1, ..., B5) are indices and stay so.
+    assert S.latex("sigma2_structural").startswith(r"\sigma^{2} = ")
+    assert r"\sigma_{2}" not in "".join(S.latex_formulas().values())
+    assert S.latex("T1_structural").startswith("T_{1} = ")

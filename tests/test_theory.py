@@ -205,3 +205,25 @@ def test_float64_errors_match_60_digit_evaluation_at_extremes(point):
     ref = _mp_theory(*point)
     r = A.solve(*point)
     np.testing.assert_allclose([float(r.e_icl), float(r.e_idg)], ref, rtol=4e-15)  # ~20 ulp margin
+
+
+@pytest.mark.parametrize("model", [
+    {}, {"lam": 0.01},
+    {"task_cov": "power", "test_cov": "anti"},  # the structured path: e_bias, e_align, alignment
+])
+def test_solve_scalar_input_gives_python_scalars_like_e_icl(model):
+    """Before: every field of solve(...) was a 0-d array for scalar input, while e_icl returns a
+    float. Now each field is a float (converged a bool, iterations an int); arrays stay arrays."""
+    from asymptotics.spectrum import anti_aligned, power_law
+
+    if model.get("task_cov"):
+        law = power_law(0.9)
+        model = {"task_cov": law, "test_cov": anti_aligned(law)}
+    r = A.solve(2.0, 2.0, 1.0, 0.1, **model)
+    for name, value in r.as_dict().items():
+        want = {"converged": bool, "iterations": int}.get(name, float)
+        assert type(value) is want, (name, type(value))
+    assert r.e_icl == A.e_icl(2.0, 2.0, 1.0, 0.1, **model)  # same formulas: equal bitwise
+    assert type(A.e_icl(2.0, 2.0, 1.0, 0.1, **model)) is float
+    arr = A.solve(np.array([0.5, 2.0]), 2.0, 1.0, 0.1, **model)
+    assert all(np.shape(v) == (2,) for k, v in arr.as_dict().items() if k != "iterations")
