@@ -5,8 +5,9 @@ through these functions, so a bad value is refused with the same message everywh
 
 - a wrong *type* is a ``TypeError`` naming the parameter: only real numbers are accepted (Python
   ``int``/``float``, ``numbers.Real`` scalars such as ``fractions.Fraction``, numpy integer and
-  floating scalars and arrays, and lists of these). ``bool``, complex, strings, bytes, ``None``,
-  ``Decimal``, dates and times, and object arrays are refused rather than coerced;
+  floating scalars and arrays, and lists of these). ``bool``, complex, strings, bytes-like objects,
+  ``None``, ``Decimal``, dates and times, and object arrays are refused rather than coerced; a
+  masked entry is refused;
 - a wrong *value* is a ``ValueError`` naming the parameter, its allowed range and the first
   offending value (NaN always; a Python int too large for float64 too).
 
@@ -94,13 +95,22 @@ def _short(value) -> str:
 def as_real_array(name: str, value) -> np.ndarray:
     """``value`` as a float64 array, refusing anything that is not real numbers.
 
-    ``TypeError`` naming ``name`` for bool, complex, strings, bytes, None, Decimal, dates, times,
+    ``TypeError`` naming ``name`` for bool, complex, strings, bytes-like objects (``bytes``,
+    ``bytearray``, ``memoryview``: never read as their byte codes), None, Decimal, dates, times,
     object arrays and other non-real input; ``ValueError`` for an integer or long double too large
-    for float64 (it would otherwise become ``inf``, a valid value of ``tau`` and ``kappa``).
+    for float64 (it would otherwise become ``inf``, a valid value of ``tau`` and ``kappa``) and for a
+    masked array with a masked entry (``numpy.ma.masked`` included: a masked value is never computed
+    as if it were valid; a masked array without masked entries is its data).
     """
     kind = type(value)
     if kind is float:
         return np.asarray(value)
+    if isinstance(value, np.ma.MaskedArray):  # np.ma.masked too: a masked value has no number
+        if np.ma.getmaskarray(value).any():
+            raise ValueError(f"{name} has masked entries ({int(np.ma.count_masked(value))} of "
+                             f"{value.size}); a masked value cannot be computed with: drop or fill "
+                             "them (numpy.ma.filled) first")
+        value = np.ma.getdata(value)
     if isinstance(value, np.ndarray):
         arr = value
     elif isinstance(value, (bool, np.bool_)):
@@ -111,7 +121,7 @@ def as_real_array(name: str, value) -> np.ndarray:
         except OverflowError:
             raise ValueError(f"{name} = {_short(value)} is too large for float64 "
                              f"(largest {np.finfo(float).max:.4g})") from None
-    elif isinstance(value, (str, bytes, np.str_, np.bytes_)) or value is None:
+    elif isinstance(value, (str, bytes, bytearray, memoryview, np.str_, np.bytes_)) or value is None:
         raise TypeError(f"{name} must be a real number or an array of real numbers, not "
                         f"{type(value).__name__}; got {_short(value)}")
     else:
@@ -241,9 +251,24 @@ def check_scalar(name: str, value) -> float:
     return float(arr)
 
 
+def as_real_scalar(name: str, value) -> float:
+    """One real number as a Python float, through :func:`as_real_array` (the same ``TypeError`` for
+    non-real input); ``ValueError`` naming ``name`` for an array with more than one entry or NaN. For
+    the arguments that are not model parameters (a builder's exponent, a tolerance); the caller checks
+    the range."""
+    arr = as_real_array(name, value)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a single real number; got an array of shape {arr.shape}")
+    if np.isnan(arr):
+        raise ValueError(f"{name} must be a real number, not NaN")
+    return float(arr)
+
+
 def check_int(name: str, value, low: int) -> int:
     """Return ``value`` as an int after checking it is an integer (not bool; ``TypeError``) ``>= low``
-    (``ValueError``)."""
+    (``ValueError``). A 0-d numpy array of integer dtype is its integer."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
+        value = value[()]
     # numpy registers timedelta64 as an integer type: refused with bool.
     if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {low}; got {_short(value)} "

@@ -39,8 +39,8 @@ from functools import partial
 
 import numpy as np
 
-from asymptotics.params import (PARAMS, Range, broadcast_params, check, check_alpha_test, check_params,
-                                in_range)
+from asymptotics.params import (PARAMS, Range, as_real_scalar, broadcast_params, check, check_alpha_test,
+                                check_params, in_range)
 from asymptotics.spectrum import ISOTROPIC, TaskSpectrum, resolve
 from asymptotics.stieltjes import b_plus_sqrt
 
@@ -238,7 +238,8 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alph
     ``power_law(0.9)``; see :func:`asymptotics.spectrum.resolve`), ``alpha_test`` the test context
     length per dimension (None = ``alpha``; broadcasts with the other parameters).
     """
-    if not (isinstance(rtol, (int, float)) and np.finfo(float).eps <= rtol < 1):
+    rtol = as_real_scalar("rtol", rtol)
+    if not np.finfo(float).eps <= rtol < 1:
         raise ValueError(f"rtol must satisfy eps <= rtol < 1 (eps = {np.finfo(float).eps:.3g}); got {rtol!r}")
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
         raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")

@@ -42,7 +42,7 @@ import numpy as np
 
 from asymptotics import __version__
 from asymptotics.params import PARAMS, cartesian, check, check_int
-from simulate._sizes import check_d, sizes
+from simulate._sizes import check_d, check_memory, resources, sizes
 from simulate.io import atomic_path
 from simulate.options import Options, make_options
 from simulate.seeding import CONVENTION
@@ -374,14 +374,18 @@ def _check_engine(n_jobs, scheduler, shard):
 
 
 def plan(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_dir=None,
-         options=None, shard=None) -> Plan:
+         options=None, shard=None, n_jobs: int = 1) -> Plan:
     """Validate everything and lay out the tasks (:func:`sweep`'s first step; no task runs here).
 
     The default runner gets one :class:`simulate.Options` built (and so validated) once from
-    ``options``; a custom runner gets ``options`` as keyword arguments.
+    ``options``; a custom runner gets ``options`` as keyword arguments. ``n_jobs``: the local
+    workers that will run the tasks (as in :func:`sweep`): the default runner's memory estimate of
+    the largest replicate to compute, times the workers that can hold one at once, must fit in the
+    available memory (:func:`simulate._sizes.check_memory`).
     """
     n_seeds = check_int("n_seeds", n_seeds, 1)
     seed = check_int("seed", seed, 0)
+    default_runner = runner is None
     if runner is None:
         from simulate.core import describe, run_replicate as runner
         if isinstance(options, Options):
@@ -409,13 +413,17 @@ def plan(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_di
     validate = getattr(runner, "validate", None)
 
     points = _points(grid, d)
-    seen = {}
+    seen, estimates = {}, {}
     for i, point in enumerate(points):
         j = seen.setdefault(json.dumps(point, sort_keys=True), i)
         if j != i:
             raise ValueError(f"grid points {j} and {i} are the same point {point}; use n_seeds for replicates")
         try:
-            if validate is not None:
+            if default_runner:
+                checked, solver, _ = validate(**point, **call_options)
+                estimates[i] = (resources(checked.d, checked.l, checked.k, checked.n, solver, opts.dtype),
+                                checked, solver)
+            elif validate is not None:
                 validate(**point, **call_options)
             elif all(p in point for p in ("tau", "alpha", "kappa")):
                 sizes(point["d"], point["tau"], point["alpha"], point["kappa"])
@@ -445,6 +453,12 @@ def plan(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_di
             results[task[0]] = (cached, None)
         else:
             todo.append(task)
+    workers = min((os.cpu_count() or 1) if n_jobs == -1 else n_jobs, len(todo))
+    if default_runner and workers > 1:
+        (memory, flops), pt, solver = max((estimates[t[1]] for t in todo), key=lambda e: e[0][0])
+        check_memory(memory, flops, f"d = {pt.d}", f"n = {pt.n} contexts, l = {pt.l}, solver {solver!r}, "
+                     f"{opts.dtype}", "use fewer parallel jobs (n_jobs) or a smaller d", copies=workers,
+                     warn=False)  # run_replicate.validate announced a large replicate already
     return Plan(points, tasks, results, todo, runner, name, seed, n_seeds, call_options, options_json, shard)
 
 
@@ -545,7 +559,7 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
     shard = _check_engine(n_jobs, scheduler, shard)
     blas_threads = _check_blas_threads(blas_threads)
     the_plan = plan(grid, d=d, n_seeds=n_seeds, seed=seed, runner=runner, cache_dir=cache_dir,
-                    options=options, shard=shard)
+                    options=options, shard=shard, n_jobs=1 if scheduler is not None else n_jobs)
     wall = execute(the_plan, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
                    blas_threads=blas_threads)
     engine = "dask" if scheduler is not None else ("joblib" if n_jobs != 1 else "serial")
