@@ -336,15 +336,16 @@ class Spectrum(TaskSpectrum):
     name = "spectrum"
     closed_form_ridgeless = False
 
-    def __init__(self, eigenvalues, weights=None, *, name: str = "task_cov", label: str | None = None,
+    def __init__(self, eigenvalues, weights=None, *, name: str = "eigenvalues", label: str | None = None,
                  basis=None):
         values = _as_eigenvalues(name, eigenvalues)
         if weights is None:
             w = np.full(values.size, 1.0 / values.size)
         else:
-            w = _as_eigenvalues(f"{name} weights", weights)
+            wname = "weights" if name == "eigenvalues" else f"{name} weights"
+            w = _as_eigenvalues(wname, weights)
             if w.size != values.size:
-                raise ValueError(f"{name} weights must have one entry per eigenvalue ({values.size}); got {w.size}")
+                raise ValueError(f"{wname} must have one entry per eigenvalue ({values.size}); got {w.size}")
             w = w / w.sum()
         self.values, self.weights = values, w
         self.equal_weights = weights is None
@@ -521,7 +522,7 @@ def two_level(fraction: float, high: float, low: float = 1.0) -> Spectrum:
     """A fraction ``fraction`` of eigenvalues equal to ``high``, the rest ``low`` (exact weights; the
     simulator at ``d`` puts ``round(fraction d)`` eigenvalues at ``high``). Scale as given."""
     f, high, low = _two_level_args("two_level", fraction=fraction, high=high, low=low)
-    return Spectrum([high, low], [f, 1 - f], label=f"two:{f:g},{high:g},{low:g}")
+    return Spectrum([high, low], [f, 1 - f], name="two_level high, low", label=f"two:{f:g},{high:g},{low:g}")
 
 
 def _two_level_args(builder: str, **named) -> tuple:
@@ -543,19 +544,19 @@ def spiked(fraction: float, height: float) -> Spectrum:
     """Isotropic with a fraction ``fraction`` of directions raised to ``height`` (a two-level law with
     ``low = 1``)."""
     fraction, height = _two_level_args("spiked", fraction=fraction, height=height)
-    s = two_level(fraction, height, 1.0)
-    s.label = f"spiked:{fraction:g},{height:g}"
+    return Spectrum([height, 1.0], [fraction, 1 - fraction], name="spiked height",
+                    label=f"spiked:{fraction:g},{height:g}")
     return s
 
 
-def from_matrix(C, *, name: str = "task_cov") -> Spectrum:
+def from_matrix(C, *, name: str = "C") -> Spectrum:
     """The law of a symmetric PSD matrix ``C`` (its eigenvalues, descending; its eigenvectors kept to
     rotate a matrix ``test_cov`` into ``C``'s eigenbasis). Scale kept as given."""
     vals, vecs = _as_matrix(name, C)
     return Spectrum(vals, name=name, label=f"matrix({vals.size}x{vals.size})", basis=vecs)
 
 
-def from_samples(W, *, name: str = "task_cov") -> Spectrum:
+def from_samples(W, *, name: str = "W") -> Spectrum:
     """The law of the sample covariance ``W^T W / k`` of ``k`` task vectors (rows of ``W``)."""
     W = _real(name, W)
     if W.ndim != 2 or W.shape[0] < 1:
@@ -583,7 +584,7 @@ class TestLaw:
         if order not in ("aligned", "anti"):
             raise ValueError(f"test_cov order must be 'aligned' or 'anti'; got {order!r}")
         if not isinstance(spectrum, TaskSpectrum):
-            spectrum = Spectrum(spectrum, name="test_cov")
+            spectrum = Spectrum(spectrum, name="spectrum (the test covariance's eigenvalues)")
         self.spectrum, self.order = spectrum, order
         self.label = ("" if order == "aligned" else "anti:") + getattr(spectrum, "label", spectrum.name)
 
