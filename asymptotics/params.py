@@ -162,6 +162,9 @@ def check(name: str, value, *, low: float | None = None, low_ok: bool | None = N
     high = r.high if high is None else high
     inf_ok = r.inf_ok if inf_ok is None else inf_ok
     allowed = r.text if allowed is None else allowed
+    if allowed is None:  # not a model parameter and no text given: say the bounds themselves
+        allowed = ("" if low is None else f"{low:g} {'<=' if low_ok else '<'} ") + name + (
+            f" <= {high:g}" if high < _INF else (" <= inf" if inf_ok else " < inf"))
     arr = as_real_array(name, value)
     if _all_in_range(arr, low, low_ok, high, inf_ok):
         return arr

@@ -95,10 +95,14 @@ def _count(name: str, token: str) -> int:
     except ValueError:
         raise ValueError(f"{name}: the number of points in a range must be an integer >= 2; "
                          f"got {token!r}") from None
-    if n < 2:
-        raise ValueError(f"{name}: the number of points in a range must be an integer >= 2; "
-                         f"got {n}")
+    if not 2 <= n <= MAX_RANGE_POINTS:
+        raise ValueError(f"{name}: the number of points in a range must be an integer in [2, "
+                         f"{MAX_RANGE_POINTS:.0e}] (a grid larger than memory is refused); got {n}")
     return n
+
+
+#: Most points of one range item ``a:b:N`` (80 MB of float64): checked before it is allocated.
+MAX_RANGE_POINTS = 10 ** 7
 
 
 def parse_spec(name: str, text: str) -> Spec:
@@ -215,6 +219,39 @@ def _errors_list(text):
     return tuple(e for e in ERRORS if e in items)
 
 
+#: Largest figure the package draws (inches) and the resolution bound of ``--dpi``: an RGBA raster
+#: of ``(w dpi) x (h dpi)`` pixels is held in memory while a PNG is written.
+FIGURE_INCHES = (8.4, 4.6)
+MAX_DPI = 2400
+
+
+def _dpi(text):
+    dpi = _positive_int("dpi")(text)
+    w, h = (round(v * dpi) for v in FIGURE_INCHES)
+    if dpi > MAX_DPI:
+        raise argparse.ArgumentTypeError(
+            f"dpi must be an integer in [1, {MAX_DPI}]; {dpi} would render up to {w} x {h} pixels "
+            f"(about {4.0 * w * h / 2**30:.3g} GiB of RGBA)")
+    return dpi
+
+
+def _max_z(text):
+    try:
+        return float(check("max-z", _number("max-z", text), low=0.0, low_ok=True,
+                           allowed="0 <= max-z < inf"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("max-z: ")) from None
+
+
+def _figure_list(text):
+    """``reproduce --only a,c``: a non-empty comma list of figures from a, b, c, d."""
+    names = [t.strip() for t in text.split(",")]
+    bad = sorted(set(names) - {"a", "b", "c", "d"})
+    if bad or not text.strip():
+        raise argparse.ArgumentTypeError(f"--only takes a comma list of figures from a,b,c,d; got {text!r}")
+    return names
+
+
 def _figure_path(text):
     if os.path.splitext(text)[1].lower() not in FIGURE_SUFFIXES:
         raise argparse.ArgumentTypeError(
@@ -287,7 +324,25 @@ def _specs(args) -> dict[str, Spec]:
     return {p: getattr(args, p) for p in PARAMS}
 
 
+#: Memory of one row of a theory table in the CLI, all columns and their text included (measured
+#: 0.8-1.6 KiB with ``--details``; an upper estimate): a grid whose table cannot fit is refused.
+BYTES_PER_ROW = 2048
+
+
+def check_points(points: int, what: str) -> None:
+    """Refuse (``CLIError``, before any work) ``points`` rows or mesh points whose table or arrays need
+    more memory than is available (:data:`BYTES_PER_ROW` each; ``simulate._sizes.available_memory``)."""
+    from simulate._sizes import available_memory
+
+    need, free = points * float(BYTES_PER_ROW), available_memory()
+    if free is not None and need > free:
+        raise CLIError(f"{what} has {points:.4g} points, which need about {need / 2**30:.3g} GiB "
+                       f"({BYTES_PER_ROW} bytes each) but only {free / 2**30:.3g} GiB is available; "
+                       f"use fewer points")
+
+
 def _grid(specs: dict[str, Spec]) -> dict[str, np.ndarray]:
+    check_points(math.prod(specs[p].values.size for p in PARAMS), "the parameter grid")
     return cartesian(**{p: specs[p].values for p in PARAMS})
 
 
@@ -324,14 +379,25 @@ def parse_cov(name: str, text: str):
         return S.anti_aligned(law) if head == "anti" else S.aligned(law)
     if text.endswith(".npy"):
         try:
-            return np.load(text, allow_pickle=False)
+            arr = np.load(text, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise CLIError(f"--{name}: cannot read {text!r}: {exc}") from None
+        if arr.dtype.kind not in "iuf":  # strings, complex, bools, dates: the one type check's rule
+            raise CLIError(f"--{name}: {text!r} holds {arr.dtype} values; a covariance file holds real "
+                           f"numbers (integer or float)")
+        return arr
     kind, _, args = text.partition(":")
     try:
-        nums = [float(a) for a in args.replace(":", ",").split(",")] if args else []
-        if kind == "power" and len(nums) in (1, 2):
-            return S.power_law(nums[0], int(nums[1]) if len(nums) == 2 else 1000)
+        tokens = args.replace(":", ",").split(",") if args else []
+        if kind == "power" and len(tokens) == 2:
+            n = tokens[1].strip()
+            if not n.isdigit():  # int() would take 2.5 as 2, inf and 1e400 raise OverflowError
+                raise ValueError(f"power:P:N: N (the number of eigenvalues) must be an integer "
+                                 f"in [1, {S.ATOMS_MAX:.0e}]; got {n!r}")
+            return S.power_law(_number(kind, tokens[0]), int(n))
+        nums = [_number(kind, t) for t in tokens]
+        if kind == "power" and len(nums) == 1:
+            return S.power_law(nums[0])
         if kind == "two" and len(nums) in (2, 3):
             return S.two_level(*nums)
         if kind == "spiked" and len(nums) == 2:
@@ -419,6 +485,7 @@ def cmd_curve(args) -> int:
         raise CLIError("curve draws one family of curves: at most one parameter besides the x "
                        f"axis may have several values; got {', '.join(multi)}")
     series = multi[0] if multi else None
+    check_points(specs[x].values.size * (specs[series].values.size if series else 1), "the curves")
     fixed = {p: float(specs[p].values[0]) for p in PARAMS if p not in (x, series)}
     sim_x = None
     if args.extrapolate is not None and args.common_random_numbers:
@@ -517,6 +584,7 @@ def cmd_phase(args) -> int:
                            f"{len(ranged)}" + (f" ({', '.join(ranged)})" if ranged else ""))
         axes = ["kappa", next(p for p in ranged if p != "kappa")] if "kappa" in ranged else ranged
     xn, yn = axes
+    check_points(specs[xn].values.size * specs[yn].values.size, "the phase mesh")
     others = [p for p in PARAMS if p not in axes and specs[p].values.size > 1]
     if others:
         raise CLIError(f"phase: parameters other than the axes take one value; got several for "
@@ -712,7 +780,7 @@ def cmd_reproduce(args) -> int:
                                 fmt=args.format, d=args.d, n_seeds=args.seeds, seed=args.seed,
                                 cache_dir=args.cache, n_jobs=args.jobs,
                                 progress=not args.no_progress,
-                                only=args.only.split(",") if args.only else None,
+                                only=args.only,
                                 ladder=None if args.no_extrapolate else (args.extrapolate or "size"))
     for path in written:
         print(path)
@@ -793,7 +861,7 @@ def _add_sim(p, d_default=40, seeds_default=4):
 def _add_figure(p):
     p.add_argument("-o", "--output", required=True, type=_figure_path, metavar="FIG",
                    help="figure file: .png, .pdf or .svg (written atomically)")
-    p.add_argument("--dpi", type=_positive_int("dpi"), default=150, help="PNG resolution [150]")
+    p.add_argument("--dpi", type=_dpi, default=150, help="PNG resolution [150]")
     p.add_argument("--title", help="figure title")
 
 
@@ -895,7 +963,7 @@ other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) pe
     g.add_argument("--seeds", type=_positive_int("seeds"), default=4,
                    help="replicates per d [default 4]")
     g.add_argument("--seed", type=_nonneg_int, default=0, help="root seed [default 0]")
-    g.add_argument("--cache", metavar="DIR", help="resumable cache folder")
+    g.add_argument("--cache", metavar="DIR", type=_cache_dir, help="resumable cache folder")
     g.add_argument("--jobs", type=_positive_int("jobs"), default=1, help="worker processes [1]")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_phase)
@@ -922,12 +990,12 @@ time at 3 rungs x 8 seeds, against 68% for a normal); see simulate.validate.
     p.add_argument("-o", "--output", metavar="FILE",
                    help="a figure (.png, .pdf, .svg; the table then goes to stdout) or a table "
                         "file (written atomically) [default: table on stdout]")
-    p.add_argument("--dpi", type=_positive_int("dpi"), default=150, help="PNG resolution [150]")
+    p.add_argument("--dpi", type=_dpi, default=150, help="PNG resolution [150]")
     p.add_argument("--title", help="figure title")
     p.add_argument("--order", type=int, choices=(1, 2), default=1,
                    help="highest power of 1/d in the fit (2 needs >= 3 distinct d; use near the "
                         "ridgeless peak tau = 1) [default 1]")
-    p.add_argument("--max-z", type=float, metavar="Z",
+    p.add_argument("--max-z", type=_max_z, metavar="Z",
                    help="exit with status 1 if any |z| exceeds Z (for scripts and CI)")
     _add_sim(p, d_default=(40, 60, 80), seeds_default=8)
     p.set_defaults(func=cmd_validate)
@@ -1006,7 +1074,8 @@ killed sweep resumes where it stopped. Details and the recorded runs: docs/trans
     p.add_argument("--no-simulate", action="store_true", help="theory curves only")
     p.add_argument("--format", choices=("png", "pdf", "svg"), default="png",
                    help="figure format [default png]")
-    p.add_argument("--only", metavar="LIST", help="comma list of figures to make, from a,b,c,d")
+    p.add_argument("--only", metavar="LIST", type=_figure_list,
+                   help="comma list of figures to make, from a,b,c,d")
     g = p.add_argument_group("finite-d simulation (defaults depend on --quick)")
     g.add_argument("--d", type=_positive_int("d", 2), help="dimension d [quick 20, full 80]")
     g.add_argument("--seeds", type=_positive_int("seeds"), help="replicates [quick 2, full 8]")
@@ -1055,10 +1124,7 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     prog = f"icl-asymptotics {args.command}"
     try:
-        if getattr(args, "only", None):
-            bad = set(args.only.split(",")) - {"a", "b", "c", "d"}
-            if bad:
-                raise CLIError(f"--only takes figures from a,b,c,d; got {','.join(sorted(bad))}")
+        _check_outputs(args)
         return args.func(args)
     except (CLIError, ValueError) as exc:
         sys.stderr.write(f"{prog}: error: {_one_line(exc)}\n")
@@ -1069,6 +1135,22 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted\n")
         return EXIT_INTERRUPTED
+
+
+def _check_outputs(args) -> None:
+    """Every output path, before any work: its folder exists, it is not a directory, its name fits
+    the file system (``ValueError``, exit 2), and its folder is writable (``PermissionError``, exit 1);
+    ``simulate.io.resolve_output`` is the one check, the same that writes it later."""
+    from simulate.io import resolve_output
+
+    for attr in ("output", "csv"):
+        path = getattr(args, attr, None)
+        if not isinstance(path, str) or path in ("-", "/dev/stdout"):
+            continue
+        target, atomic = resolve_output(path)
+        folder = os.path.dirname(target)
+        if atomic and not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"cannot write {path!r}: the folder {folder} is not writable")
 
 
 def _one_line(exc: BaseException) -> str:

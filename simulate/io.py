@@ -17,6 +17,7 @@ writes files. What happens depends on what the path names:
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import tempfile
@@ -37,6 +38,12 @@ def resolve_output(path) -> tuple[str, bool]:
         mode = os.stat(given).st_mode  # follows symbolic links
     except FileNotFoundError:
         mode = None
+    except OSError as exc:
+        if exc.errno != errno.ENAMETOOLONG:
+            raise
+        raise ValueError(f"output file name is {len(os.fsencode(os.path.basename(given)))} bytes long; the "
+                         f"file system allows at most {_name_max(os.path.dirname(given))}: "
+                         f"{os.path.basename(given)[:40]}...") from None
     if mode is not None and stat.S_ISDIR(mode):
         raise ValueError(f"output path is a directory, not a file: {given}")
     if given.startswith(_DIRECT_PREFIXES) or (mode is not None and not stat.S_ISREG(mode)):
@@ -45,7 +52,32 @@ def resolve_output(path) -> tuple[str, bool]:
     folder = os.path.dirname(target)
     if not os.path.isdir(folder):
         raise ValueError(f"output directory does not exist: {folder}")
+    size, limit = len(os.fsencode(os.path.basename(target))), _name_max(folder)
+    if size > limit:
+        raise ValueError(f"output file name is {size} bytes long; the file system allows at most "
+                         f"{limit}: {os.path.basename(target)[:40]}...")
     return target, True
+
+
+def _name_max(folder: str) -> int:
+    """The longest file name (bytes) the file system of ``folder`` allows (255 where unknown)."""
+    try:
+        return int(os.pathconf(folder, "PC_NAME_MAX"))
+    except (AttributeError, ValueError, OSError):
+        return 255
+
+
+def _temporary_name_parts(folder: str, name: str) -> tuple[str, str]:
+    """``(prefix, suffix)`` of the temporary file for ``name``: ``.NAME.XXXXXXXX.tmpSUFFIX`` as long as
+    it fits the file system's name limit, the name shortened (never the random part) where it would
+    not: a name of up to the limit stays writable atomically."""
+    base, suffix = os.path.splitext(name)
+    limit = _name_max(folder) - 8  # mkstemp's random part
+    tail = f".tmp{suffix}" if len(os.fsencode(f"..tmp{suffix}")) <= limit // 2 else ".tmp"
+    room = limit - len(os.fsencode(tail)) - 2  # the two dots around the base
+    while len(os.fsencode(base)) > room:
+        base = base[:-1]
+    return f".{base}.", tail
 
 
 @contextlib.contextmanager
@@ -55,20 +87,22 @@ def atomic_path(path):
     device, FIFO or socket.
 
     On any exception the temporary file is removed and the target is left as it was, so a failed
-    run never leaves a half-written file. Raises ``ValueError`` if the target folder is missing or
-    the path is a directory; ``OSError`` (e.g. permission denied, disk full) as the system reports it.
+    run never leaves a half-written file. The temporary name fits the file system's name limit (the
+    base name shortened where needed), so any name the file system accepts is written atomically.
+    Raises ``ValueError`` if the target folder is missing, the path is a directory or its name is
+    longer than the file system allows; ``OSError`` (e.g. permission denied, disk full) as the system reports it.
     """
     target, atomic = resolve_output(path)
     if not atomic:
         yield target
         return
     folder = os.path.dirname(target)
-    base, suffix = os.path.splitext(os.path.basename(target))
+    prefix, suffix = _temporary_name_parts(folder, os.path.basename(target))
     try:
         old = os.stat(target)
     except FileNotFoundError:
         old = None
-    fd, tmp = tempfile.mkstemp(prefix=f".{base}.", suffix=f".tmp{suffix}", dir=folder)
+    fd, tmp = tempfile.mkstemp(prefix=prefix, suffix=suffix, dir=folder)
     os.close(fd)
     try:
         yield tmp
