@@ -96,8 +96,8 @@ def _count(name: str, token: str) -> int:
         raise ValueError(f"{name}: the number of points in a range must be an integer >= 2; "
                          f"got {token!r}") from None
     if not 2 <= n <= MAX_RANGE_POINTS:
-        raise ValueError(f"{name}: the number of points in a range must be an integer in [2, "
-                         f"{MAX_RANGE_POINTS:.0e}] (a grid larger than memory is refused); got {n}")
+        raise ValueError(f"{name}: the number of points in a range must be an integer >= 2 (and at "
+                         f"most {MAX_RANGE_POINTS:.0e}: a grid larger than memory is refused); got {n}")
     return n
 
 
@@ -719,17 +719,26 @@ def _latex_cache_path() -> str:
     return os.path.join(cache_dir(), f"latex-{__version__}-sympy{version('sympy')}.json")
 
 
+def _latex_cache_key() -> dict:
+    from importlib.metadata import version
+
+    from asymptotics import __version__
+
+    return {"cache": "latex", "version": __version__, "sympy": version("sympy")}
+
+
+def _check_latex_table(table) -> None:
+    if not (isinstance(table, dict) and table and all(isinstance(k, str) and isinstance(v, str)
+                                                      for k, v in table.items())):
+        raise TypeError("not a table of formula name -> LaTeX text")
+
+
 def _read_latex_cache(path: str):
-    """The cached table at ``path`` (name -> LaTeX), or None if absent or not a table."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            table = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    if (isinstance(table, dict) and table and all(isinstance(k, str) and isinstance(v, str)
-                                                  for k, v in table.items())):
-        return table
-    return None
+    """The cached table at ``path`` (name -> LaTeX), or None if absent or if the entry does not prove
+    itself (:func:`simulate.io.read_entry`: key, digest, a table of strings; a warning names the file)."""
+    from simulate.io import read_entry
+
+    return read_entry(path, _latex_cache_key(), _check_latex_table)
 
 
 def latex_table() -> dict:
@@ -745,9 +754,10 @@ def latex_table() -> dict:
 
     table = symbolic.latex_formulas()
     try:
+        from simulate.io import write_entry
+
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(table, fh, indent=0)
+        write_entry(path, _latex_cache_key(), table)
     except (OSError, ValueError):
         pass
     return table

@@ -9,8 +9,13 @@ validated points -> tasks, cached results read), :func:`execute` (run what is mi
 :func:`simulate.seeding.stream` of (seed, the point, replicate), so the numbers never depend on grid
 order, worker count, sharding or scheduling.
 
-Runner protocol: ``runner(d, **params, seed=seed, replicate=r, **options) -> dict`` with float ``icl``
-and ``idg`` (other keys optional; ``l, k, n, solver, seconds`` get their own columns, any further
+Cache: each entry is :func:`simulate.io.write_entry`'s ``{key, digest, content}``; it is used only if
+its key, the SHA-256 digest of its content and :func:`check_result` (finite ``icl``, ``idg``) hold,
+else a :class:`simulate.io.CacheWarning` names the file and the task runs again (a FIFO or other
+non-regular file in place of an entry is skipped, never opened for reading or written).
+
+Runner protocol: ``runner(d, **params, seed=seed, replicate=r, **options) -> dict`` with finite ``icl``
+and ``idg`` (a non-finite one is recorded as a failed task; other keys optional; ``l, k, n, solver, seconds`` get their own columns, any further
 scalar keys become extra columns). A runner may carry a ``validate(d, **params, **options)``
 attribute raising ``ValueError``; it is called for every point before any task runs.
 
@@ -31,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import numbers
 import os
 import sys
@@ -43,7 +49,7 @@ import numpy as np
 from asymptotics import __version__
 from asymptotics.params import PARAMS, cartesian, check, check_int
 from simulate._sizes import check_d, check_memory, resources, sizes
-from simulate.io import atomic_path
+from simulate.io import atomic_path, read_entry, write_entry
 from simulate.options import Options, make_options
 from simulate.seeding import CONVENTION
 from simulate.stats import mean_sem
@@ -56,7 +62,8 @@ COLUMNS = ("d", "seed", "replicate", "icl", "idg", "l", "k", "n", "solver", "sec
 #: :class:`simulate.Options` fields: the structured-task model (docs/THEORY.md).
 MODEL_OPTIONS = ("task_cov", "test_cov", "alpha_test")
 
-CACHE_FORMAT = 2  # 2: streams keyed by point (simulate.seeding); format-1 files are ignored
+CACHE_FORMAT = 3  # 3: entries with a digest (simulate.io.write_entry); 2: streams keyed by point
+# (simulate.seeding). Files of other formats have other names (the key hash) and are ignored.
 
 
 def _jsonable(value):
@@ -144,24 +151,21 @@ def _key_hash(key: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _write_atomic(path: Path, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(payload, f, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())  # a killed sweep must not leave a renamed but empty file
+def check_result(result) -> None:
+    """What a runner's result must be to count (and to be cached, or read back from the cache): a
+    dict with finite real ``icl`` and ``idg``; ``TypeError``/``ValueError`` saying what is wrong."""
+    if not isinstance(result, dict):
+        raise TypeError(f"a result must be a dict with 'icl' and 'idg'; got {type(result).__name__}")
+    for name in ("icl", "idg"):
+        v = result.get(name)
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite number; got {v!r}")
 
 
 def _read_cache(path: Path, key: dict):
-    """Cached runner output for ``key`` at ``path``, or None if absent, unreadable or for another key."""
-    try:
-        with open(path) as f:
-            payload = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(payload, dict) or payload.get("key") != key:
-        return None
-    return payload.get("result")
+    """Cached runner output for ``key`` at ``path`` (:func:`simulate.io.read_entry`: its key, its
+    digest and :func:`check_result` must hold, else a warning naming the file and None)."""
+    return read_entry(path, key, check_result)
 
 
 _CONTROLLER = None
@@ -205,10 +209,11 @@ def _run_task(runner, params: dict, seed: int, replicate: int, options: dict, ca
         if not isinstance(out, dict) or "icl" not in out or "idg" not in out:
             raise TypeError(f"runner must return a dict with 'icl' and 'idg'; got {type(out).__name__}")
         result = json.loads(json.dumps(_jsonable(out), allow_nan=True))
+        check_result(result)  # a NaN error is a failure, never a number to average
     except Exception as exc:  # noqa: BLE001 -- recorded in the table, the sweep goes on
         return None, f"{type(exc).__name__}: {exc}"
     if cache_path is not None:
-        _write_atomic(Path(cache_path), {"key": key, "result": result})
+        write_entry(cache_path, key, result)
     return result, None
 
 
