@@ -154,3 +154,209 @@ def test_item11_alpha_test_and_kappa_are_named_when_they_are_the_cause():
         simulate.run(8, 2.0, 2.0, 2.0, 0.1, alpha_test=1e-5)
     with pytest.raises(ValueError, match=r"pretraining tasks alone need .* use a smaller kappa, or kappa = inf"):
         simulate.run(8, 2, 2, 1e300, 0.1)
+
+
+# ------------------------------------------------------------------ command line (items 5-7)
+from icl_asymptotics import cli  # noqa: E402
+
+
+def _refused(capsys, argv, needle):
+    """Exit 2 with one line naming the problem (the policy of docs/cli.md)."""
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and needle in err, err
+    return err
+
+
+def _no_work(monkeypatch):
+    """Make any theory evaluation or simulation fail the test: a refusal must come before work."""
+    def forbidden(*a, **k):
+        raise AssertionError("work started before the arguments were checked")
+    for mod, name in ((simulate.core, "_replicate"), (A, "e_icl"), (A, "e_idg"), (A, "solve")):
+        monkeypatch.setattr(mod, name, forbidden)
+    import icl_asymptotics.figures as F
+    for name in ("curve_figure", "phase_figure", "reproduce", "simulate_summary"):
+        monkeypatch.setattr(F, name, forbidden)
+    monkeypatch.setattr(simulate, "validate", forbidden)
+
+
+@pytest.mark.parametrize("n", ["inf", "1e400", "2.5", "1e10", "-3", "x"])
+def test_item5_power_law_size_must_be_an_integer(capsys, monkeypatch, n):
+    # Before: inf / 1e400 an OverflowError traceback (exit 1), 2.5 silently N = 2, 1e10 a memory
+    # traceback while parsing.
+    _no_work(monkeypatch)
+    _refused(capsys, ["theory", "--task-cov", f"power:0.9:{n}"], "N (the number of eigenvalues) must be an integer")
+    _refused(capsys, ["theory", "--task-cov", f"power:0.9:{10 ** 10}"], "power_law n (the number of eigenvalues)")
+
+
+@pytest.mark.parametrize("values", [np.array(["1", "2"]), np.array([1 + 1j, 2.0]), np.array([True, False]),
+                                    np.array(["2020-01-01"], dtype="datetime64[D]")],
+                         ids=["strings", "complex", "bools", "datetimes"])
+def test_item5_npy_of_non_numbers_is_a_usage_error(tmp_path, capsys, monkeypatch, values):
+    # Before: a TypeError traceback (exit 1).
+    _no_work(monkeypatch)
+    path = tmp_path / "cov.npy"
+    np.save(path, values)
+    for flag in ("--task-cov", "--test-cov"):
+        _refused(capsys, ["theory", flag, str(path)], "a covariance file holds real numbers")
+
+
+def test_item6_sizes_are_refused_up_front_with_the_estimate(capsys, monkeypatch):
+    # Before: theory --tau log:0.1:10:100000000 allocated until MemoryError; --dpi 9000 tried 7.8 GB.
+    _no_work(monkeypatch)
+    _refused(capsys, ["theory", "--tau", "log:0.1:10:100000000"], "at most 1e+07")
+    err = _refused(capsys, ["theory", "--tau", "log:0.1:10:100000", "--alpha", "log:0.1:10:100000"],
+                   "the parameter grid has 1e+10 points, which need about")
+    assert "GiB" in err and "available" in err
+    err = _refused(capsys, ["curve", "--tau", "log:0.5:2:3", "-o", "x.png", "--dpi", "9000"],
+                   "dpi must be an integer in [1, 2400]")
+    assert "75600 x 41400 pixels" in err  # 8.4 x 4.6 inches at 9000 dpi
+    _refused(capsys, ["phase", "--tau", "log:0.5:2:100000", "--kappa", "log:0.5:2:100000", "-o", "x.png"],
+             "the phase mesh has 1e+10 points")
+
+
+def test_item7_arguments_checked_before_any_work(tmp_path, capsys, monkeypatch):
+    # Before: validate --max-z nan / -1 ran everything and exited 1; reproduce --only "" started the
+    # full reproduction; curve --sim-x inf said "sim-x must satisfy None"; phase --cache FILE
+    # --extrapolate printed progress before the error; simulate / validate -o MISSING/x and
+    # latex all -o MISSING/x.tex computed first and refused after.
+    _no_work(monkeypatch)
+    for z in ("nan", "-1", "inf"):
+        _refused(capsys, ["validate", "--max-z", z], "max-z must satisfy 0 <= max-z < inf")
+    _refused(capsys, ["reproduce", str(tmp_path / "out"), "--only", ""], "--only takes a comma list")
+    _refused(capsys, ["reproduce", str(tmp_path / "out"), "--only", "a,e"], "--only takes a comma list")
+    err = _refused(capsys, ["curve", "--tau", "log:0.5:2:3", "-o", "x.png", "--simulate", "--sim-x", "inf"],
+                   "sim-x must satisfy sim-x < inf; got inf")
+    assert "None" not in err
+    cache_file = tmp_path / "cache"
+    cache_file.write_text("")
+    _refused(capsys, ["phase", "--tau", "log:0.5:2:3", "--kappa", "log:0.5:2:3", "-o", str(tmp_path / "p.png"),
+                      "--cache", str(cache_file), "--extrapolate", "10,20"], "the cache must be a directory")
+    missing = tmp_path / "MISSING"
+    for argv in (["simulate", "--d", "4", "-o", str(missing / "x")], ["validate", "-o", str(missing / "x")],
+                 ["theory", "-o", str(missing / "x")], ["latex", "all", "-o", str(missing / "x.tex")],
+                 ["curve", "--tau", "log:0.5:2:3", "-o", str(missing / "x.png")]):
+        _refused(capsys, argv, "output directory does not exist")
+    _refused(capsys, ["theory", "-o", str(tmp_path / ("a" * 252 + ".csv"))], "file system allows at most")
+    assert not missing.exists() and not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize("length", [242, 250, 255])
+def test_item7_output_names_up_to_name_max_are_written_atomically(tmp_path, length):
+    # Before: names of 242-255 characters failed: the temporary name (.NAME.XXXXXXXX.tmp.csv) was
+    # longer than NAME_MAX (255).
+    from simulate.io import atomic_path
+
+    path = tmp_path / ("a" * (length - 4) + ".csv")
+    with atomic_path(path) as tmp, open(tmp, "w") as f:
+        assert len(os.path.basename(tmp)) <= 255 and os.path.dirname(tmp) == str(tmp_path)  # same folder
+        f.write("x")
+    assert path.read_text() == "x" and os.listdir(tmp_path) == [path.name]  # no temporary left
+    assert cli.main(["theory", "--tau", "2", "--format", "csv", "-o", str(path)]) == 0
+    assert path.read_text().startswith("tau,alpha")
+
+
+# ------------------------------------------------------------------ 8. cache entries prove themselves
+def _cache_files(folder):
+    return sorted(p for p in folder.iterdir() if p.suffix == ".json")
+
+
+def _tamper(path, edit):
+    payload = __import__("json").loads(path.read_text())
+    edit(payload)
+    path.write_text(__import__("json").dumps(payload))
+
+
+def _summary(res):
+    return [(r["icl_mean"], r["n_ok"], r["n_failed"]) for r in res.summary()]
+
+
+@pytest.mark.parametrize("case", ["icl edited", "icl NaN", "result empty", "result garbage",
+                                  "key edited", "truncated"])
+def test_item8_a_wrong_cache_entry_is_recomputed_with_a_warning(tmp_path, case):
+    # Before: icl edited to 123.456 gave icl_mean 62.39 instead of 1.80 (exit 0); icl = NaN a NaN
+    # mean with n_ok = 2; result = {} NaN means with n_failed = 0; result = "garbage" an
+    # AttributeError traceback.
+    import json
+
+    grid = dict(tau=2.0, alpha=2.0, kappa=1.0, rho=0.1)
+    ref = simulate.sweep(grid, d=6, n_seeds=2, cache_dir=tmp_path, progress=False)
+    victim = _cache_files(tmp_path)[0]
+    edits = {
+        "icl edited": lambda p: p["content"].update(icl=123.456),
+        "icl NaN": lambda p: p["content"].update(icl=float("nan")),
+        "result empty": lambda p: p.update(content={}),
+        "result garbage": lambda p: p.update(content="garbage"),
+        "key edited": lambda p: p["key"].update(seed=5),
+    }
+    if case == "truncated":
+        victim.write_text(victim.read_text()[:40])
+    else:
+        _tamper(victim, edits[case])
+    with pytest.warns(simulate.io.CacheWarning, match=rf"cache entry {victim}"):
+        again = simulate.sweep(grid, d=6, n_seeds=2, cache_dir=tmp_path, progress=False)
+    assert _summary(again) == _summary(ref)  # the same replicates, recomputed bit for bit
+    assert again.metadata["n_computed"] == 1
+    assert json.loads(victim.read_text())["content"]["icl"] == json.loads(
+        _cache_files(tmp_path)[0].read_text())["content"]["icl"]  # rewritten
+
+
+def test_item8_a_fifo_in_place_of_an_entry_does_not_hang(tmp_path):
+    # Before: a FIFO in place of an entry hung the run (open for reading blocks without a writer).
+    grid = dict(tau=2.0, alpha=2.0, kappa=1.0, rho=0.1)
+    ref = simulate.sweep(grid, d=6, n_seeds=1, cache_dir=tmp_path, progress=False)
+    victim = _cache_files(tmp_path)[0]
+    victim.unlink()
+    os.mkfifo(victim)
+    with pytest.warns(simulate.io.CacheWarning, match="is not a regular file; skipped"):
+        again = simulate.sweep(grid, d=6, n_seeds=1, cache_dir=tmp_path, progress=False)
+    assert _summary(again) == _summary(ref)
+    assert victim.is_fifo()  # left alone: nothing written into it either
+
+
+def test_item8_a_runner_nan_is_a_failure_not_a_number(tmp_path):
+    def nan_runner(d, tau, alpha, kappa, rho, lam=0.0, *, seed, replicate):
+        return {"icl": float("nan") if replicate == 0 else 1.0, "idg": 1.0}
+
+    res = simulate.sweep(dict(tau=2.0, alpha=2.0, kappa=1.0, rho=0.1), d=6, n_seeds=2, runner=nan_runner,
+                         cache_dir=tmp_path, progress=False)
+    assert res.metadata["n_failed"] == 1 and "icl must be a finite number" in res.errors[0]["error"]
+    assert len(_cache_files(tmp_path)) == 1  # the failure is not cached
+
+
+@pytest.mark.parametrize("damage", ["tampered", "truncated"])
+def test_item8_latex_cache_entries_prove_themselves(tmp_path, monkeypatch, capsys, damage):
+    # Before: a tampered entry was printed as is; a truncated one made `latex m` say "unknown formula".
+    import json
+
+    from asymptotics import symbolic
+
+    monkeypatch.setattr(symbolic, "latex_formulas",
+                        lambda: {n: f"\\text{{{n}}}" for n in symbolic.FORMULA_NAMES})
+    monkeypatch.setenv("ICL_ASYMPTOTICS_CACHE_DIR", str(tmp_path))
+    name = symbolic.FORMULA_NAMES[-1]
+    assert cli.main(["latex", name]) == 0
+    first = capsys.readouterr().out
+    (path,) = tmp_path.glob("latex-*.json")
+    payload = json.loads(path.read_text())
+    if damage == "tampered":
+        payload["content"][name] = "\\text{wrong}"
+    else:
+        payload["content"] = {k: v for k, v in payload["content"].items() if k != name}
+    path.write_text(json.dumps(payload))
+    with pytest.warns(simulate.io.CacheWarning, match=rf"cache entry {path} does not match its digest"):
+        assert cli.main(["latex", name]) == 0
+    assert capsys.readouterr().out == first
+
+
+# ------------------------------------------------------------------ 12. validate with power laws
+@pytest.mark.parametrize("p", [1.0, 1.2])
+def test_item12_validate_refuses_power_laws_without_a_limit(capsys, monkeypatch, p):
+    # Before: validate with power_law(p >= 1) reported z ~ -3: the simulated law at d (d atoms) has
+    # no d -> inf limit, while the theory used 1000 atoms.
+    monkeypatch.setattr(simulate.core, "_replicate", lambda *a, **k: pytest.fail("simulated"))
+    for kw in ({"task_cov": S.power_law(p)}, {"test_cov": S.aligned(S.power_law(p))}):
+        with pytest.raises(ValueError, match=r"p >= 1 has no d -> inf limit"):
+            simulate.validate(**GOOD, d=(10, 12), n_seeds=2, **kw)
+    _refused(capsys, ["validate", "--task-cov", f"power:{p}", "--d", "10,12", "--seeds", "2"],
+             "has no d -> inf limit")
