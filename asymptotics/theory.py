@@ -380,8 +380,10 @@ def _finish(tau, rho, lam, ridge, q, nu, b, m_b, F2_b, T1, P2, T2, T3, icl=True,
             peak &= lam == 0
         e_icl = e_idg = None
         if idg:
-            e_idg = tau * numer
-            e_idg /= den
+            # numer (tau/den), not (tau numer)/den: tau numer can underflow to a subnormal (tau =
+            # 1e-23, numer = 1e-298 lost 4 digits) while tau/den is O(nu/lam) or O(1).
+            e_idg = np.divide(tau, den)
+            e_idg *= numer
             if not all_finite:
                 e_idg = np.where(finite_tau, e_idg, numer)
             if at_peak:
