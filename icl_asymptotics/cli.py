@@ -14,7 +14,9 @@ import io
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -1110,7 +1112,36 @@ def _version() -> str:
 
 
 #: Exit statuses (docs/cli.md, "Exit status"): one policy for every command.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so that the same clean-up runs (worker
+    processes shut down, temporary files removed) before the exit status 143."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _release_workers() -> None:
+    """Shut down the reusable loky worker processes of a parallel sweep, if any, now (inside
+    ``main``'s handlers) rather than in an ``atexit`` hook, where a Ctrl-C would only print
+    "Exception ignored in atexit" and leave the exit status 0."""
+    executor = getattr(sys.modules.get("joblib.externals.loky.reusable_executor"), "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
+
+
+def _exit_late(signum, frame):
+    """Ctrl-C or SIGTERM after ``main`` finished (interpreter shutdown): everything is written and
+    the workers are gone; exit with the signal's status at once instead of a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
 
 
 def main(argv=None) -> int:
@@ -1123,10 +1154,16 @@ def main(argv=None) -> int:
     - 1 (failed): a valid request that failed while running: a fixed point or solver that did not
       converge, ``simulate`` with every replicate of some point failed, an output file that cannot
       be written (permission, read-only or full disk: every ``OSError``), memory exhausted;
-    - 130: interrupted (Ctrl-C).
+    - 130: interrupted (Ctrl-C);
+    - 143: terminated (SIGTERM), after the same clean-up as Ctrl-C.
 
     Every error is one line on stderr, ``icl-asymptotics COMMAND: error: ...`` (2) or
-    ``... failed: ...`` (1)."""
+    ``... failed: ...`` (1). Run as the program (``argv`` None), SIGTERM is handled like Ctrl-C and a
+    Ctrl-C or SIGTERM during the interpreter's shutdown exits with 130 / 143 at once; called with an
+    ``argv`` list (from Python), no signal handler is changed."""
+    program = argv is None
+    if program and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -1134,17 +1171,27 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     prog = f"icl-asymptotics {args.command}"
     try:
-        _check_outputs(args)
-        return args.func(args)
+        try:
+            _check_outputs(args)
+            return args.func(args)
+        finally:
+            _release_workers()
     except (CLIError, ValueError) as exc:
         sys.stderr.write(f"{prog}: error: {_one_line(exc)}\n")
         return EXIT_USAGE
     except (RuntimeError, OSError, ArithmeticError, MemoryError) as exc:
         sys.stderr.write(f"{prog}: failed: {_one_line(exc) or type(exc).__name__}\n")
         return EXIT_FAILED
+    except _Terminated:
+        sys.stderr.write(f"{prog}: terminated\n")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted\n")
         return EXIT_INTERRUPTED
+    finally:
+        if program and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, _exit_late)
+            signal.signal(signal.SIGTERM, _exit_late)
 
 
 def _check_outputs(args) -> None:

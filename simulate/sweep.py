@@ -39,6 +39,7 @@ import json
 import math
 import numbers
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -583,12 +584,39 @@ def _execute(todo, runner, points, seed, options, n_jobs, scheduler, blas_thread
         import joblib
         indices = [index for index, _ in args]
         config = getattr(joblib, "parallel_config", joblib.parallel_backend)  # joblib < 1.3
-        with config("loky", idle_worker_timeout=WORKER_IDLE_TIMEOUT):
+        with config("loky", idle_worker_timeout=WORKER_IDLE_TIMEOUT, initializer=_worker_ignores_interrupts):
             parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-            yield from zip(indices, parallel(joblib.delayed(_run_task)(*a) for _, a in args))
+            with _interrupts_held():  # the workers are started (and inherit the block) in this call
+                results = parallel(joblib.delayed(_run_task)(*a) for _, a in args)
+            yield from zip(indices, results)
     else:
         for index, a in args:
             yield index, _run_task(*a)
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Hold Ctrl-C (SIGINT) in this thread while worker processes are started: they inherit the
+    blocked signal, so a Ctrl-C while they import cannot print their tracebacks; a Ctrl-C meanwhile
+    stays pending and interrupts this process as soon as the block is lifted (POSIX; elsewhere a
+    no-op)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _worker_ignores_interrupts():
+    """Initializer of every loky worker: Ctrl-C is for the sweeping process, which stops the sweep
+    (the workers finish or are shut down by it; :data:`WORKER_IDLE_TIMEOUT` otherwise). Ignored,
+    then unblocked (:func:`_interrupts_held`): one pending from the worker's start is discarded."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _execute_dask(args, scheduler):

@@ -360,3 +360,78 @@ def test_item12_validate_refuses_power_laws_without_a_limit(capsys, monkeypatch,
             simulate.validate(**GOOD, d=(10, 12), n_seeds=2, **kw)
     _refused(capsys, ["validate", "--task-cov", f"power:{p}", "--d", "10,12", "--seeds", "2"],
              "has no d -> inf limit")
+
+
+# ------------------------------------------------------------------ 9. signals
+import signal  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+
+def _program(script: str, **popen):
+    """``script`` in a fresh interpreter with this checkout first on the path (the program as run)."""
+    env = {**os.environ, "PYTHONPATH": ROOT, "OMP_NUM_THREADS": "1"}
+    return subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, **popen)
+
+
+def _sigint_state(d, tau, *, seed, replicate):
+    """A sweep runner reporting whether SIGINT is ignored in the process that runs it."""
+    with open(f"/proc/{os.getpid()}/status") as f:
+        ignored = next(int(line.split()[1], 16) for line in f if line.startswith("SigIgn"))
+    return {"icl": 1.0, "idg": 1.0, "worker": os.getpid(), "ignores_sigint": bool(ignored >> (signal.SIGINT - 1) & 1)}
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads /proc")
+def test_item9_parallel_workers_never_take_ctrl_c():
+    # Before: Ctrl-C while the workers started printed their KeyboardInterrupt tracebacks (3 of 8
+    # tries). Now they are started with SIGINT held and ignore it: only the sweeping process stops.
+    res = simulate.sweep({"tau": [1.0, 2.0, 3.0, 4.0]}, d=4, runner=_sigint_state, n_jobs=2, progress=False)
+    assert res.metadata["n_failed"] == 0
+    assert all(r["worker"] != os.getpid() and r["ignores_sigint"] for r in res.records)
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # this process: unchanged
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, set()) == set()  # nothing left blocked here
+
+
+def test_item9_ctrl_c_during_shutdown_is_status_130():
+    # Before: a Ctrl-C while the interpreter shut down gave "Exception ignored in atexit" and exit 0.
+    # An atexit hook registered before the CLI's own runs last: it interrupts the shutdown.
+    p = _program("import atexit, os, signal, sys\n"
+                 "atexit.register(lambda: os.kill(os.getpid(), signal.SIGINT))\n"
+                 "from icl_asymptotics import cli\n"
+                 "sys.argv = ['icl-asymptotics', 'theory', '--tau', '2']\n"
+                 "sys.exit(cli.main())\n")
+    out, err = p.communicate(timeout=300)
+    assert p.returncode == 130, err
+    assert "Exception ignored" not in err and "Traceback" not in err
+    assert out.startswith("tau") or "tau" in out.splitlines()[0]  # the table was written first
+
+
+def test_item9_sigterm_is_status_143_after_clean_up(tmp_path):
+    # Before: SIGTERM ended the run with -15 and a "leaked semlock objects" warning from loky. Sent
+    # as soon as the progress bar shows, i.e. while the two workers start.
+    out_file = tmp_path / "sim.csv"
+    p = _program("import sys\nfrom icl_asymptotics import cli\n"
+                 f"sys.argv = ['icl-asymptotics', 'simulate', '--d', '30', '--seeds', '40', '--jobs', '2', "
+                 f"'--tau', '0.5,1.5', '-o', {str(out_file)!r}]\n"
+                 "sys.exit(cli.main())\n", start_new_session=True)
+    first = p.stderr.read(1)  # the progress bar's first character: the sweep has begun
+    assert first, "no progress output"
+    os.kill(p.pid, signal.SIGTERM)
+    try:
+        _, err = p.communicate(timeout=300)
+    except subprocess.TimeoutExpired:
+        os.killpg(p.pid, signal.SIGKILL)
+        raise
+    assert p.returncode == 143, err
+    assert "terminated" in err.splitlines()[-1]
+    assert "leaked" not in err and "Traceback" not in err
+    assert not out_file.exists() and os.listdir(tmp_path) == []  # no partial or temporary file
+
+
+def test_item9_exit_code_table_has_sigterm():
+    text = open(os.path.join(ROOT, "docs", "cli.md")).read().split("## Exit status")[1]
+    rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
+    assert "143" in rows and "SIGTERM" in rows["143"] and cli.EXIT_TERMINATED == 143
