@@ -161,7 +161,13 @@ def _solve_nu(tau, q, kappa, lam, eps):
             d_hi, f_hi = d, F
             f_lo = f_lo / 2 if side < 0 else f_lo
             side = -1
-        if new is None or not d_lo < new < d_hi:
+        newton = new is not None and d_lo < new < d_hi
+        # A Newton step below sqrt(eps) leaves an error of order eps (quadratic convergence); waiting
+        # for the step itself to fall below eps can take forever where rounding noise in F (terms
+        # 100 decades apart) exceeds eps.
+        if newton and abs(new - d) <= mpmath.sqrt(eps) * (lam + new):
+            return lam + new, it, True
+        if not newton:
             # Newton left the bracket (F flat in log d near tau = 1; an overshoot when the root is
             # nearer an end than the step's O(F^2) error): the Illinois false-position point of F
             # in log d (superlinear, never stalls at one end), else a geometric bisection.

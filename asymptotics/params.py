@@ -15,7 +15,8 @@ Two ranges per model parameter. :data:`DOMAIN` is where the theory is defined
 (``0 < tau <= inf``, ...). :data:`RANGES` is the part of it the float64 kernels evaluate to a
 finite, converged value at *every* combination of the other parameters (measured, and checked by
 ``tests/test_fuzz.py``: every corner of the box and 2e4 log-uniform points inside it give finite,
-converged values of every field of ``solve``; the fuzz there covers the rest). It is what
+converged values of every field of ``solve``; the fuzz there covers the rest), and in which the errors
+agree with the mpmath path to 64 eps relative (tests/test_edges.py, random points of the box). It is what
 :func:`check` enforces by default, so the theory never returns NaN, and never ``inf`` except at the
 ridgeless peak ``tau = 1``. Closed forms that are finite on the whole domain
 (``optimal_attention_error``, ``e_alpha_inf_tau_inf``) check against :data:`DOMAIN` only
@@ -66,8 +67,11 @@ DOMAIN = {
     "lam": Range(0.0, True, _INF, False, "0 <= lam < inf"),
 }
 
-#: Where the float64 kernels are finite and converged at every combination of the others (module
-#: docstring). The errors alone stay finite in a wider box (tau, alpha >= 1e-50, rho <= 1e50 with
+#: Where the float64 kernels are finite, converged and accurate at every combination of the others
+#: (module docstring). Accurate: ``e_icl``, ``e_idg`` within 64 eps relative of the mpmath path
+#: (``asymptotics.highprec``) at random points of the box (tests/test_edges.py; measured <= 7e-16).
+#: kappa >= 1e-150 keeps the spectral average ``P2 ~ kappa^2`` a normal float64 (below it ``P2``
+#: underflowed and ``e_idg = 5.0e-253`` came out for 6.3e-228 at kappa = 5.6e-214, lam = 4.5e99). The errors alone stay finite in a wider box (tau, alpha >= 1e-50, rho <= 1e50 with
 #: the same upper bounds; they fail from about tau, alpha ~ 1e-60, tau ~ 1e200, rho ~ 1e55,
 #: lam ~ 1e150 at the worst corners); the narrower lower bounds keep the effective ridge
 #: nu <= lam + (1+q)/tau below ~1e100, so that ``solve``'s intermediate ``B5 = ... - nu b^2 F2``,
@@ -75,7 +79,7 @@ DOMAIN = {
 RANGES = {
     "tau": Range(1e-30, True, 1e100, True, "1e-30 <= tau <= 1e100 or tau = inf"),
     "alpha": Range(1e-30, True, 1e100, False, "1e-30 <= alpha <= 1e100"),
-    "kappa": DOMAIN["kappa"],
+    "kappa": Range(1e-150, True, _INF, True, "1e-150 <= kappa <= inf"),
     "rho": Range(0.0, True, 1e30, False, "0 <= rho <= 1e30"),
     "lam": Range(0.0, True, 1e100, False, "0 <= lam <= 1e100"),
 }

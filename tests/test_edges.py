@@ -435,3 +435,79 @@ def test_item9_exit_code_table_has_sigterm():
     text = open(os.path.join(ROOT, "docs", "cli.md")).read().split("## Exit status")[1]
     rows = {line.split("|")[1].strip(): line for line in text.splitlines() if line.startswith("| ")}
     assert "143" in rows and "SIGTERM" in rows["143"] and cli.EXIT_TERMINATED == 143
+
+
+# ------------------------------------------------------------------ 4. accuracy against highprec
+from asymptotics import highprec as HP  # noqa: E402
+from asymptotics import params as P  # noqa: E402
+
+EPS = np.finfo(float).eps
+# Both float64 errors are sums of positive terms (no cancellation) over ~30 roundings of <= 1/2 ulp
+# each, one root of a well-conditioned equation and one division: 64 eps covers that with a
+# factor 2 to spare (measured at most 3 eps over 900 random points).
+RTOL_HP = 64 * EPS
+
+
+def _random_point(rng, table):
+    pt = []
+    for n in P.PARAMS:
+        r = table[n]
+        if n in ("rho", "lam") and rng.random() < 0.2:
+            pt.append(0.0)
+            continue
+        if r.inf_ok and rng.random() < 0.1:
+            pt.append(np.inf)
+            continue
+        lo = r.low if r.low > 0 else 1e-300
+        hi = r.high if r.high < np.inf else 1e300
+        if n == "kappa" and table is P.RANGES:
+            hi = 1.0 / lo  # as many decades above 1 as below
+        pt.append(float(10 ** rng.uniform(np.log10(lo), np.log10(hi))))
+    return pt
+
+
+def test_item4_quoted_points_accurate_or_refused():
+    # Before: e_idg(1.73e-23, 8.56e35, 1.07e-262, 0, 1.13e47) was off by 1.4e-4 (tau * numer
+    # underflowed to a subnormal), and e_idg(1.149e65, 1.13e39, 5.62e-214, 9.02e-299, 4.47e99)
+    # returned 4.97e-253 for 6.32e-228 (P2 ~ kappa^2 underflowed): kappa below 1e-150 is now outside
+    # the float64 range, and the first point is computed without the subnormal.
+    pt = (1.73e-23, 8.56e35, 1e-150, 0.0, 1.13e47)
+    want = float(HP.solve_hp(*pt, dps=20).e_idg)
+    assert float(A.e_idg(*pt)) == pytest.approx(want, rel=RTOL_HP, abs=0)
+    for kappa in (1.07e-262, 5.62e-214):
+        with pytest.raises(ValueError, match=r"^kappa must satisfy 1e-150 <= kappa <= inf"):
+            A.e_idg(1.149e65, 1.13e39, kappa, 9.02e-299, 4.47e99)
+    # The mpmath path keeps the whole domain: there it gives the number the float64 path lost.
+    hp = HP.solve_hp(1.149e65, 1.130e39, 5.62e-214, 9.02e-299, 4.47e99, dps=20)
+    assert float(hp.e_idg) == pytest.approx(6.3108473796e-228, rel=1e-10)  # the value quoted in issue 19
+
+
+def test_item4_fuzz_float64_against_highprec_over_the_range():
+    # Random points of the whole float64 range (RANGES), every parameter log-uniform, with 0 and inf.
+    rng = np.random.default_rng(19)
+    worst = 0.0
+    for _ in range(40):
+        pt = _random_point(rng, P.RANGES)
+        hp = HP.solve_hp(*pt, dps=20)
+        r = A.solve(*pt)
+        for name in ("e_icl", "e_idg"):
+            got, want = float(getattr(r, name)), float(getattr(hp, name))
+            err = abs(got - want) / want
+            worst = max(worst, err)
+            assert err <= RTOL_HP, (name, pt, got, want)
+    assert worst > 0  # the comparison is not vacuous (both paths round differently somewhere)
+
+
+@pytest.mark.parametrize("pt", [
+    (1e-300, 2.0, 1.0, 0.1, 0.0), (1e-300, 1.0, 1.0, 0.1, 1.0), (1e-300, 1e-300, 1e-300, 0.0, 1e-300),
+    (2.0, 2.0, 1.0, 0.1, 1e-300), (1.1202533975465507e-24, 7.820825941252728e-22, np.inf, 1.578e-110, 7.527e-194),
+    (6.152668832387719e-28, 1.1638651193734878e-25, 9.088e43, 1.225e-11, 5.221e95),
+    (4.3417946005089884e36, 3.955348460306881e22, 5.176e-101, 0.0, 3.619e-203),
+    (1.73e-23, 8.56e35, 1.07e-262, 0.0, 1.13e47), (0.99999999, 0.1, 2.0, 100.0, 1e-20),
+])
+def test_item4_highprec_converges_across_its_domain(pt):
+    # Before: "root did not converge" at tau = 1e-300 and at 5 of 200 random valid points (Newton
+    # on g crept over hundreds of decades; 1 - nu m cancelled to 1e-300).
+    r = HP.solve_hp(*pt, dps=20)
+    assert r.converged and r.residual <= 1e-18  # dps = 20 verified digits
+    assert 0 < r.e_idg < np.inf and 0 < r.e_icl < np.inf
