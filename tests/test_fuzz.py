@@ -364,8 +364,14 @@ def _mesh(x_name, y_name):
     from asymptotics import scans
 
     def error_mesh(**kw):
-        out = scans.error_mesh(x_name, kw.pop(x_name), y_name, kw.pop(y_name), **kw)
-        return {k: v for k, v in out.items() if k in ("e_icl", "e_idg")}
+        x, y = kw.pop(x_name), kw.pop(y_name)
+        out = scans.error_mesh(x_name, x, y_name, y, **kw)
+        # inf is the documented value at the ridgeless peak tau = 1, lam = 0 of the mesh (rows y,
+        # columns x): masked here, as contract() does for the other functions.
+        at = {x_name: np.atleast_1d(np.asarray(x, float))[None, :],
+              y_name: np.atleast_1d(np.asarray(y, float))[:, None], **kw}
+        peak = (np.asarray(at["tau"], float) == 1) & (np.asarray(at["lam"], float) == 0)
+        return {k: np.where(peak, 0.0, v) for k, v in out.items() if k in ("e_icl", "e_idg")}
     return error_mesh
 
 
