@@ -333,8 +333,8 @@ BYTES_PER_ROW = 2048
 
 def check_points(points: int, what: str) -> None:
     """Refuse (``CLIError``, before any work) ``points`` rows or mesh points whose table or arrays need
-    more memory than is available (:data:`BYTES_PER_ROW` each; ``simulate._sizes.available_memory``)."""
-    from simulate._sizes import available_memory
+    more memory than is available (:data:`BYTES_PER_ROW` each; :func:`simulate.available_memory`)."""
+    from simulate import available_memory
 
     need, free = points * float(BYTES_PER_ROW), available_memory()
     if free is not None and need > free:
