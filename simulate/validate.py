@@ -202,11 +202,11 @@ def _check_ladder(d) -> tuple:
 def _check_ladder_has_a_limit(run_options: dict) -> None:
     """Refuse a power-law covariance with ``p >= 1``: the ladder has no ``d -> inf`` limit to compare.
 
-    The simulator at ``d`` uses ``i^-p``, ``i = 1..d``, normalised to mean 1 (:class:`PowerLaw`); for
-    ``p >= 1`` its largest eigenvalue ``d / sum_i i^-p`` grows like ``d/zeta(p)`` (``d/log d`` at
-    ``p = 1``) and its law has no limit as ``d`` grows, while the theory uses the fixed ``n`` atoms
-    of the law given. An extrapolation in ``1/d`` would compare two different laws (measured:
-    ``z ~ -3`` at ``p = 1.2``)."""
+    The simulator at ``d`` uses ``i^-p``, ``i = 1..d``, normalised to mean 1
+    (:class:`asymptotics.spectrum.PowerLaw`); for ``p >= 1`` its largest eigenvalue
+    ``d / sum_i i^-p`` grows like ``d/zeta(p)`` (``d/log d`` at ``p = 1``) and its law has no limit as
+    ``d`` grows, while the theory uses the fixed ``n`` atoms of the law given. An extrapolation in
+    ``1/d`` would compare two different laws (issue 19 reported ``z ~ -3``)."""
     from asymptotics.spectrum import PowerLaw, TestLaw
 
     for name in ("task_cov", "test_cov"):
