@@ -104,50 +104,81 @@ def _stieltjes_hp(z, kappa):
 def _solve_nu(tau, q, kappa, lam, eps):
     """Effective ridge: root of h(nu) = nu - lam - (nu/tau)(1 - nu m(q+nu)) (THEORY.md section 4).
 
-    Returns (nu, iterations, converged). Where the root is not exact it is found with a safeguarded
-    Newton iteration on g(nu) = h(nu)/nu, which is strictly increasing in nu because nu m(q+nu) is,
-    inside a bracket [lo, hi] with g(lo) <= 0 <= g(hi) (derived here):
+    Returns (nu, iterations, converged). Where the root is not exact it is bracketed by the sign of
+    g(nu) = h(nu)/nu, strictly increasing in nu because nu m(q+nu) is, in d = nu - lam: a bracket
+    [d_lo, d_hi] with g(lam + d_lo) <= 0 <= g(lam + d_hi) (derived here):
       * upper end: m(b) >= 1/(b + 1) by Jensen (the spectrum of R has mean 1), so
         1 - nu m(b) <= (1+q)/(1+q+nu) and g(lam + (1+q)/tau) >= 0;
-      * lam > 0: lo = lam, since h(lam) = -lam (1 - lam m)/tau < 0;
-      * lam = 0, tau < 1: lo = q (1-tau)/tau, since m(b) <= 1/b gives nu m(b) <= nu/(q+nu).
-    A Newton step leaving the bracket is replaced by a geometric bisection (roots range over many
-    decades near tau = 1 or for tiny lam). Converged when the step is below ``eps`` relative.
+      * lam > 0: u = 1 - nu m(b) >= q/(q + nu) (m(b) <= 1/b) gives g <= d/lam - q/(tau (q + nu)),
+        negative at d_lo = lam q/(2 tau (q + lam + (1+q)/tau));
+      * lam = 0, tau < 1: d_lo = q (1-tau)/tau, since m(b) <= 1/b gives nu m(b) <= nu/(q+nu).
+    Inside it a Newton iteration on F(t) = log(1 - nu m) - log(tau d/nu) in t = log d (nearly
+    linear where the root is many decades from an end: tiny tau, huge lam; before, Newton on g
+    crept there and did not converge in 400 steps at tau = 1e-24 or tau = 1e-300); a step leaving
+    the bracket is replaced by a geometric bisection. Converged when the step is below ``eps``
+    relative.
     """
     if mpmath.isinf(tau):
         return lam, 0, True
     if lam == 0 and tau >= 1:
         return mpmath.mpf(0), 0, True
 
-    def g_and_dg(nu):
-        m, f2 = _stieltjes_hp(q + nu, kappa)
-        g = 1 - (1 - nu * m) / tau - lam / nu
-        return g, (m - nu * f2) / tau + lam / (nu * nu)
+    def f_and_step(d):
+        """F(t) = log u - log(tau d/nu) at nu = lam + d, t = log d, and its Newton iterate of d.
 
-    lo = lam if lam > 0 else q * (1 - tau) / tau
+        ``u = 1 - nu m(q + nu)`` in (0, 1] as the positive sum ``m/(1 + m/kappa) + q m`` (from m's
+        quadratic, ``1 - b m(b) = m/(1 + m/kappa)``): formed as ``1 - nu m`` it cancels to ``1e-300``
+        at tiny tau and lost the digits the iteration needs. ``F > 0`` exactly where ``g < 0``."""
+        nu = lam + d
+        m, f2 = _stieltjes_hp(q + nu, kappa)
+        u = m / (1 + m / kappa) + q * m
+        F = mpmath.log(u) - mpmath.log(tau * d / nu)
+        dF = d * (1 / nu - (m - nu * f2) / u) - 1  # < 0; 0 to rounding where F is flat in t
+        return F, d * mpmath.exp(-F / dF) if dF < 0 else None
+
+    # Work with d = nu - lam > 0: the root can sit 1e-100 relative above lam (huge lam) or 240
+    # decades above it (tiny tau), and log d is the variable in which F is nearly linear in both.
+    # lam > 0: g(lam + d) <= d/lam - q/(tau (q + nu)) (u >= q/(q + nu)), < 0 at the d_lo below.
     hi = lam + (1 + q) / tau
-    g_lo, _ = g_and_dg(lo)
-    if g_lo >= 0:
-        return lo, 1, g_lo == 0
-    g_hi, _ = g_and_dg(hi)
-    if g_hi <= 0:
-        return hi, 1, g_hi == 0
-    nu = mpmath.sqrt(lo * hi)
+    d_lo = lam * q / (2 * tau * (q + hi)) if lam > 0 else q * (1 - tau) / tau
+    d_hi = (1 + q) / tau
+    f_lo, _ = f_and_step(d_lo)
+    if f_lo <= 0:
+        return lam + d_lo, 1, f_lo == 0
+    f_hi, _ = f_and_step(d_hi)
+    if f_hi >= 0:
+        return lam + d_hi, 1, f_hi == 0
+    d, side = mpmath.sqrt(d_lo * d_hi), 0
     for it in range(1, _MAX_ITER + 1):
-        g, dg = g_and_dg(nu)
-        if g == 0:
-            return nu, it, True
-        if g < 0:
-            lo = nu
+        F, new = f_and_step(d)
+        if F == 0:
+            return lam + d, it, True
+        if F > 0:
+            d_lo, f_lo = d, F
+            f_hi = f_hi / 2 if side > 0 else f_hi  # Illinois: the same end kept twice
+            side = 1
         else:
-            hi = nu
-        new = nu - g / dg
-        if not lo < new < hi:
-            new = mpmath.sqrt(lo * hi)
-        if abs(new - nu) <= eps * new or (hi - lo) <= eps * lo:
-            return new, it, True
-        nu = new
-    return nu, _MAX_ITER, False
+            d_hi, f_hi = d, F
+            f_lo = f_lo / 2 if side < 0 else f_lo
+            side = -1
+        newton = new is not None and d_lo < new < d_hi
+        # A Newton step below sqrt(eps) leaves an error of order eps (quadratic convergence); waiting
+        # for the step itself to fall below eps can take forever where rounding noise in F (terms
+        # 100 decades apart) exceeds eps.
+        if newton and abs(new - d) <= mpmath.sqrt(eps) * (lam + new):
+            return lam + new, it, True
+        if not newton:
+            # Newton left the bracket (F flat in log d near tau = 1; an overshoot when the root is
+            # nearer an end than the step's O(F^2) error): the Illinois false-position point of F
+            # in log d (superlinear, never stalls at one end), else a geometric bisection.
+            t_lo, t_hi = mpmath.log(d_lo), mpmath.log(d_hi)
+            new = mpmath.exp(t_lo - f_lo * (t_hi - t_lo) / (f_hi - f_lo))
+            if not d_lo < new < d_hi:
+                new = mpmath.sqrt(d_lo * d_hi)
+        if abs(new - d) <= eps * (lam + new) or (d_hi - d_lo) <= eps * (lam + d_lo):
+            return lam + new, it, True
+        d = new
+    return lam + d, _MAX_ITER, False
 
 
 def _solve_at(raw, wdps):

@@ -5,8 +5,9 @@ through these functions, so a bad value is refused with the same message everywh
 
 - a wrong *type* is a ``TypeError`` naming the parameter: only real numbers are accepted (Python
   ``int``/``float``, ``numbers.Real`` scalars such as ``fractions.Fraction``, numpy integer and
-  floating scalars and arrays, and lists of these). ``bool``, complex, strings, bytes, ``None``,
-  ``Decimal``, dates and times, and object arrays are refused rather than coerced;
+  floating scalars and arrays, and lists of these). ``bool``, complex, strings, bytes-like objects,
+  ``None``, ``Decimal``, dates and times, and object arrays are refused rather than coerced; a
+  masked entry is refused;
 - a wrong *value* is a ``ValueError`` naming the parameter, its allowed range and the first
   offending value (NaN always; a Python int too large for float64 too).
 
@@ -14,7 +15,8 @@ Two ranges per model parameter. :data:`DOMAIN` is where the theory is defined
 (``0 < tau <= inf``, ...). :data:`RANGES` is the part of it the float64 kernels evaluate to a
 finite, converged value at *every* combination of the other parameters (measured, and checked by
 ``tests/test_fuzz.py``: every corner of the box and 2e4 log-uniform points inside it give finite,
-converged values of every field of ``solve``; the fuzz there covers the rest). It is what
+converged values of every field of ``solve``; the fuzz there covers the rest), and in which the errors
+agree with the mpmath path to 64 eps relative (tests/test_edges.py, random points of the box). It is what
 :func:`check` enforces by default, so the theory never returns NaN, and never ``inf`` except at the
 ridgeless peak ``tau = 1``. Closed forms that are finite on the whole domain
 (``optimal_attention_error``, ``e_alpha_inf_tau_inf``) check against :data:`DOMAIN` only
@@ -65,8 +67,11 @@ DOMAIN = {
     "lam": Range(0.0, True, _INF, False, "0 <= lam < inf"),
 }
 
-#: Where the float64 kernels are finite and converged at every combination of the others (module
-#: docstring). The errors alone stay finite in a wider box (tau, alpha >= 1e-50, rho <= 1e50 with
+#: Where the float64 kernels are finite, converged and accurate at every combination of the others
+#: (module docstring). Accurate: ``e_icl``, ``e_idg`` within 64 eps relative of the mpmath path
+#: (``asymptotics.highprec``) at random points of the box (tests/test_edges.py; measured <= 7e-16).
+#: kappa >= 1e-150 keeps the spectral average ``P2 ~ kappa^2`` a normal float64 (below it ``P2``
+#: underflowed and ``e_idg = 5.0e-253`` came out for 6.3e-228 at kappa = 5.6e-214, lam = 4.5e99). The errors alone stay finite in a wider box (tau, alpha >= 1e-50, rho <= 1e50 with
 #: the same upper bounds; they fail from about tau, alpha ~ 1e-60, tau ~ 1e200, rho ~ 1e55,
 #: lam ~ 1e150 at the worst corners); the narrower lower bounds keep the effective ridge
 #: nu <= lam + (1+q)/tau below ~1e100, so that ``solve``'s intermediate ``B5 = ... - nu b^2 F2``,
@@ -74,7 +79,7 @@ DOMAIN = {
 RANGES = {
     "tau": Range(1e-30, True, 1e100, True, "1e-30 <= tau <= 1e100 or tau = inf"),
     "alpha": Range(1e-30, True, 1e100, False, "1e-30 <= alpha <= 1e100"),
-    "kappa": DOMAIN["kappa"],
+    "kappa": Range(1e-150, True, _INF, True, "1e-150 <= kappa <= inf"),
     "rho": Range(0.0, True, 1e30, False, "0 <= rho <= 1e30"),
     "lam": Range(0.0, True, 1e100, False, "0 <= lam <= 1e100"),
 }
@@ -94,13 +99,22 @@ def _short(value) -> str:
 def as_real_array(name: str, value) -> np.ndarray:
     """``value`` as a float64 array, refusing anything that is not real numbers.
 
-    ``TypeError`` naming ``name`` for bool, complex, strings, bytes, None, Decimal, dates, times,
+    ``TypeError`` naming ``name`` for bool, complex, strings, bytes-like objects (``bytes``,
+    ``bytearray``, ``memoryview``: never read as their byte codes), None, Decimal, dates, times,
     object arrays and other non-real input; ``ValueError`` for an integer or long double too large
-    for float64 (it would otherwise become ``inf``, a valid value of ``tau`` and ``kappa``).
+    for float64 (it would otherwise become ``inf``, a valid value of ``tau`` and ``kappa``) and for a
+    masked array with a masked entry (``numpy.ma.masked`` included: a masked value is never computed
+    as if it were valid; a masked array without masked entries is its data).
     """
     kind = type(value)
     if kind is float:
         return np.asarray(value)
+    if isinstance(value, np.ma.MaskedArray):  # np.ma.masked too: a masked value has no number
+        if np.ma.getmaskarray(value).any():
+            raise ValueError(f"{name} has masked entries ({int(np.ma.count_masked(value))} of "
+                             f"{value.size}); a masked value cannot be computed with: drop or fill "
+                             "them (numpy.ma.filled) first")
+        value = np.ma.getdata(value)
     if isinstance(value, np.ndarray):
         arr = value
     elif isinstance(value, (bool, np.bool_)):
@@ -111,7 +125,7 @@ def as_real_array(name: str, value) -> np.ndarray:
         except OverflowError:
             raise ValueError(f"{name} = {_short(value)} is too large for float64 "
                              f"(largest {np.finfo(float).max:.4g})") from None
-    elif isinstance(value, (str, bytes, np.str_, np.bytes_)) or value is None:
+    elif isinstance(value, (str, bytes, bytearray, memoryview, np.str_, np.bytes_)) or value is None:
         raise TypeError(f"{name} must be a real number or an array of real numbers, not "
                         f"{type(value).__name__}; got {_short(value)}")
     else:
@@ -152,6 +166,9 @@ def check(name: str, value, *, low: float | None = None, low_ok: bool | None = N
     high = r.high if high is None else high
     inf_ok = r.inf_ok if inf_ok is None else inf_ok
     allowed = r.text if allowed is None else allowed
+    if allowed is None:  # not a model parameter and no text given: say the bounds themselves
+        allowed = ("" if low is None else f"{low:g} {'<=' if low_ok else '<'} ") + name + (
+            f" <= {high:g}" if high < _INF else (" <= inf" if inf_ok else " < inf"))
     arr = as_real_array(name, value)
     if _all_in_range(arr, low, low_ok, high, inf_ok):
         return arr
@@ -241,9 +258,24 @@ def check_scalar(name: str, value) -> float:
     return float(arr)
 
 
+def as_real_scalar(name: str, value) -> float:
+    """One real number as a Python float, through :func:`as_real_array` (the same ``TypeError`` for
+    non-real input); ``ValueError`` naming ``name`` for an array with more than one entry or NaN. For
+    the arguments that are not model parameters (a builder's exponent, a tolerance); the caller checks
+    the range."""
+    arr = as_real_array(name, value)
+    if arr.ndim != 0:
+        raise ValueError(f"{name} must be a single real number; got an array of shape {arr.shape}")
+    if np.isnan(arr):
+        raise ValueError(f"{name} must be a real number, not NaN")
+    return float(arr)
+
+
 def check_int(name: str, value, low: int) -> int:
     """Return ``value`` as an int after checking it is an integer (not bool; ``TypeError``) ``>= low``
-    (``ValueError``)."""
+    (``ValueError``). A 0-d numpy array of integer dtype is its integer."""
+    if isinstance(value, np.ndarray) and value.ndim == 0 and value.dtype.kind in "iu":
+        value = value[()]
     # numpy registers timedelta64 as an integer type: refused with bool.
     if isinstance(value, (bool, np.bool_, np.timedelta64)) or not isinstance(value, numbers.Integral):
         raise TypeError(f"{name} must be an integer >= {low}; got {_short(value)} "

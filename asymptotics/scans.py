@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from asymptotics.params import PARAMS, check_name
+from asymptotics.params import PARAMS, as_real_array, check_name
 from asymptotics.theory import e_icl, e_idg
 
 
@@ -50,10 +50,19 @@ def errors_along(x_name: str, x, *, model: dict | None = None, **params) -> dict
     ``model``: structured-task keywords of :func:`asymptotics.e_icl` (``task_cov``, ``test_cov``,
     ``alpha_test``)."""
     check_name(x_name, "x_name")
-    full = dict(fixed_params(params, [p for p in PARAMS if p != x_name]), **{x_name: np.asarray(x)})
+    full = dict(fixed_params(params, [p for p in PARAMS if p != x_name]), **{x_name: x})
     args = [full[p] for p in PARAMS]
     model = model or {}
     return {"icl": np.asarray(e_icl(*args, **model), float), "idg": idg_where_defined(*args, **model)}
+
+
+def _axis(name: str, values) -> np.ndarray:
+    """A mesh axis: real numbers through the one type check, a scalar as a one-point axis; ``ValueError``
+    naming ``name`` for more than one dimension or no point."""
+    arr = np.atleast_1d(as_real_array(name, values))
+    if arr.ndim != 1 or arr.size == 0:
+        raise ValueError(f"the {name} axis must be a non-empty 1-D array; got shape {arr.shape}")
+    return arr
 
 
 def error_mesh(x_name: str, x, y_name: str, y, *, model: dict | None = None, **params) -> dict[str, np.ndarray]:
@@ -64,7 +73,7 @@ def error_mesh(x_name: str, x, y_name: str, y, *, model: dict | None = None, **p
     if x_name == y_name:
         raise ValueError("the two axes of a phase diagram must be different parameters")
     fixed = fixed_params(params, [p for p in PARAMS if p not in (x_name, y_name)])
-    full = dict(fixed, **{x_name: np.asarray(x, float)[None, :], y_name: np.asarray(y, float)[:, None]})
+    full = dict(fixed, **{x_name: _axis(x_name, x)[None, :], y_name: _axis(y_name, y)[:, None]})
     args = [full[p] for p in PARAMS]
     icl = np.asarray(e_icl(*args, **(model or {})), float)
     idg = idg_where_defined(*args, **(model or {}))

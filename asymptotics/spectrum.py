@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from asymptotics.params import as_real_array
+from asymptotics.params import as_real_array, as_real_scalar, check_int
 from asymptotics.stieltjes import _SAFE_HIGH, _SAFE_LOW, _m_and_s, _p_theta, _within, b_plus_sqrt
 
 
@@ -255,6 +255,8 @@ _EPS = np.finfo(float).eps
 #: Supported scale of a covariance: its mean eigenvalue ``tr C/d`` (like ``rho``, it enters
 #: ``q = (tr C/d + rho)/alpha``; outside this the float64 kernels could over- or underflow).
 SCALE_RANGE = (1e-30, 1e30)
+#: Most eigenvalues of a :func:`power_law` (the theory costs O(number of atoms) per point and step).
+ATOMS_MAX = 10**7
 #: Largest eigenvalue (or matrix entry, in size) of a covariance accepted: far above any mean in
 #: ``SCALE_RANGE`` a PSD matrix can have, and small enough that no sum over it overflows.
 ENTRY_MAX = 1e100
@@ -334,15 +336,16 @@ class Spectrum(TaskSpectrum):
     name = "spectrum"
     closed_form_ridgeless = False
 
-    def __init__(self, eigenvalues, weights=None, *, name: str = "task_cov", label: str | None = None,
+    def __init__(self, eigenvalues, weights=None, *, name: str = "eigenvalues", label: str | None = None,
                  basis=None):
         values = _as_eigenvalues(name, eigenvalues)
         if weights is None:
             w = np.full(values.size, 1.0 / values.size)
         else:
-            w = _as_eigenvalues(f"{name} weights", weights)
+            wname = "weights" if name == "eigenvalues" else f"{name} weights"
+            w = _as_eigenvalues(wname, weights)
             if w.size != values.size:
-                raise ValueError(f"{name} weights must have one entry per eigenvalue ({values.size}); got {w.size}")
+                raise ValueError(f"{wname} must have one entry per eigenvalue ({values.size}); got {w.size}")
             w = w / w.sum()
         self.values, self.weights = values, w
         self.equal_weights = weights is None
@@ -492,12 +495,14 @@ class PowerLaw(Spectrum):
     ``power_law(p, d)``."""
 
     def __init__(self, p: float, n: int = 1000):
-        p = float(p)
+        p = as_real_scalar("power_law p", p)
         if not (np.isfinite(p) and p >= 0):
-            raise ValueError(f"power-law exponent p must be finite and >= 0; got {p!r}")
-        if isinstance(n, bool) or int(n) != n or n < 1:
-            raise ValueError(f"power-law size n must be an integer >= 1; got {n!r}")
-        self.p, self.n = p, int(n)
+            raise ValueError(f"power_law p (the exponent) must be finite and >= 0; got {p!r}")
+        n = check_int("power_law n", n, 1)
+        if n > ATOMS_MAX:
+            raise ValueError(f"power_law n (the number of eigenvalues) must be an integer in [1, "
+                             f"{ATOMS_MAX:.0e}] (each theory evaluation costs O(n) per point); got {n}")
+        self.p, self.n = p, n
         super().__init__(self._at(self.n), label=f"power:{p:g} (n={self.n})")
 
     def _at(self, d):
@@ -516,30 +521,44 @@ def power_law(p: float, n: int = 1000) -> PowerLaw:
 def two_level(fraction: float, high: float, low: float = 1.0) -> Spectrum:
     """A fraction ``fraction`` of eigenvalues equal to ``high``, the rest ``low`` (exact weights; the
     simulator at ``d`` puts ``round(fraction d)`` eigenvalues at ``high``). Scale as given."""
-    f = float(fraction)
-    if not 0 < f < 1:
-        raise ValueError(f"two-level fraction must satisfy 0 < fraction < 1; got {fraction!r}")
-    return Spectrum([high, low], [f, 1 - f], label=f"two:{f:g},{float(high):g},{float(low):g}")
+    f, high, low = _two_level_args("two_level", fraction=fraction, high=high, low=low)
+    return Spectrum([high, low], [f, 1 - f], name="two_level high, low", label=f"two:{f:g},{high:g},{low:g}")
+
+
+def _two_level_args(builder: str, **named) -> tuple:
+    """The fraction and the eigenvalue levels of a two-level law as floats, each checked under the
+    builder's own name (``0 < fraction < 1``; levels finite, ``>= 0``, at most ``ENTRY_MAX``)."""
+    out = []
+    for key, value in named.items():
+        x = as_real_scalar(f"{builder} {key}", value)
+        if key == "fraction" and not 0 < x < 1:
+            raise ValueError(f"{builder} fraction must satisfy 0 < fraction < 1; got {x!r}")
+        if key != "fraction" and not 0 <= x <= ENTRY_MAX:
+            raise ValueError(f"{builder} {key} (an eigenvalue) must satisfy 0 <= {key} <= "
+                             f"{ENTRY_MAX:g}; got {x!r}")
+        out.append(x)
+    return tuple(out)
 
 
 def spiked(fraction: float, height: float) -> Spectrum:
     """Isotropic with a fraction ``fraction`` of directions raised to ``height`` (a two-level law with
     ``low = 1``)."""
-    s = two_level(fraction, height, 1.0)
-    s.label = f"spiked:{float(fraction):g},{float(height):g}"
+    fraction, height = _two_level_args("spiked", fraction=fraction, height=height)
+    return Spectrum([height, 1.0], [fraction, 1 - fraction], name="spiked height",
+                    label=f"spiked:{fraction:g},{height:g}")
     return s
 
 
-def from_matrix(C, *, name: str = "task_cov") -> Spectrum:
+def from_matrix(C, *, name: str = "C") -> Spectrum:
     """The law of a symmetric PSD matrix ``C`` (its eigenvalues, descending; its eigenvectors kept to
     rotate a matrix ``test_cov`` into ``C``'s eigenbasis). Scale kept as given."""
     vals, vecs = _as_matrix(name, C)
     return Spectrum(vals, name=name, label=f"matrix({vals.size}x{vals.size})", basis=vecs)
 
 
-def from_samples(W, *, name: str = "task_cov") -> Spectrum:
+def from_samples(W, *, name: str = "W") -> Spectrum:
     """The law of the sample covariance ``W^T W / k`` of ``k`` task vectors (rows of ``W``)."""
-    W = np.asarray(W, dtype=np.float64)
+    W = _real(name, W)
     if W.ndim != 2 or W.shape[0] < 1:
         raise ValueError(f"{name} samples must be a (k, d) array; got shape {W.shape}")
     return from_matrix(W.T @ W / W.shape[0], name=name)
@@ -565,7 +584,7 @@ class TestLaw:
         if order not in ("aligned", "anti"):
             raise ValueError(f"test_cov order must be 'aligned' or 'anti'; got {order!r}")
         if not isinstance(spectrum, TaskSpectrum):
-            spectrum = Spectrum(spectrum, name="test_cov")
+            spectrum = Spectrum(spectrum, name="spectrum (the test covariance's eigenvalues)")
         self.spectrum, self.order = spectrum, order
         self.label = ("" if order == "aligned" else "anti:") + getattr(spectrum, "label", spectrum.name)
 

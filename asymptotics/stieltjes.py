@@ -100,11 +100,11 @@ def _out(x):
 
 def marchenko_pastur_m(z, kappa):
     """``m(z) = lim (1/d) tr (R + z)^{-1}`` for ``0 < z < inf``, ``0 < kappa <= inf`` (broadcasting)."""
-    m, _, _, _ = _m_and_s(check("z", z, **_Z_RANGE), check("kappa", kappa))
+    m, _, _, _ = _m_and_s(check("z", z, **_Z_RANGE), check("kappa", kappa, domain=True))
     return _out(m)
 
 
 def marchenko_pastur_dm(z, kappa):
     """``m'(z) = -lim (1/d) tr (R + z)^{-2}`` (so THEORY.md's ``F2 = -m'``), same conventions."""
-    m, S, p, theta = _m_and_s(check("z", z, **_Z_RANGE), check("kappa", kappa))
+    m, S, p, theta = _m_and_s(check("z", z, **_Z_RANGE), check("kappa", kappa, domain=True))
     return _out(-m * (p + theta * m) / S)

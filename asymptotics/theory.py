@@ -39,8 +39,8 @@ from functools import partial
 
 import numpy as np
 
-from asymptotics.params import (PARAMS, Range, broadcast_params, check, check_alpha_test, check_params,
-                                in_range)
+from asymptotics.params import (PARAMS, Range, as_real_scalar, broadcast_params, check, check_alpha_test,
+                                check_params, in_range)
 from asymptotics.kernel import KernelStats, check_query, resolve_kernel
 from asymptotics.spectrum import ISOTROPIC, TaskSpectrum, resolve
 from asymptotics.stieltjes import b_plus_sqrt
@@ -257,7 +257,8 @@ def solve(tau, alpha, kappa, rho, lam=0.0, *, task_cov=None, test_cov=None, alph
     ``'correlated'`` (the query is the next token of the sequence; ridgeless isotropic tasks only,
     ``ValueError`` elsewhere). ``alpha_eff`` and ``query_gain`` are reported.
     """
-    if not (isinstance(rtol, (int, float)) and np.finfo(float).eps <= rtol < 1):
+    rtol = as_real_scalar("rtol", rtol)
+    if not np.finfo(float).eps <= rtol < 1:
         raise ValueError(f"rtol must satisfy eps <= rtol < 1 (eps = {np.finfo(float).eps:.3g}); got {rtol!r}")
     if isinstance(maxiter, bool) or not isinstance(maxiter, (int, np.integer)) or maxiter < 1:
         raise ValueError(f"maxiter must be an integer >= 1; got {maxiter!r}")
@@ -472,8 +473,10 @@ def _finish(tau, rho, lam, ridge, q, nu, b, m_b, F2_b, T1, P2, T2, T3, icl=True,
             peak &= lam == 0
         e_icl = e_idg = None
         if idg:
-            e_idg = tau * numer
-            e_idg /= den
+            # numer (tau/den), not (tau numer)/den: tau numer can underflow to a subnormal (tau =
+            # 1e-23, numer = 1e-298 lost 4 digits) while tau/den is O(nu/lam) or O(1).
+            e_idg = np.divide(tau, den)
+            e_idg *= numer
             if not all_finite:
                 e_idg = np.where(finite_tau, e_idg, numer)
             if at_peak:

@@ -14,7 +14,9 @@ import io
 import json
 import math
 import os
+import signal
 import sys
+import threading
 from dataclasses import dataclass
 
 import numpy as np
@@ -101,10 +103,14 @@ def _count(name: str, token: str) -> int:
     except ValueError:
         raise ValueError(f"{name}: the number of points in a range must be an integer >= 2; "
                          f"got {token!r}") from None
-    if n < 2:
-        raise ValueError(f"{name}: the number of points in a range must be an integer >= 2; "
-                         f"got {n}")
+    if not 2 <= n <= MAX_RANGE_POINTS:
+        raise ValueError(f"{name}: the number of points in a range must be an integer >= 2 (and at "
+                         f"most {MAX_RANGE_POINTS:.0e}: a grid larger than memory is refused); got {n}")
     return n
+
+
+#: Most points of one range item ``a:b:N`` (80 MB of float64): checked before it is allocated.
+MAX_RANGE_POINTS = 10 ** 7
 
 
 def parse_spec(name: str, text: str) -> Spec:
@@ -221,6 +227,39 @@ def _errors_list(text):
     return tuple(e for e in ERRORS if e in items)
 
 
+#: Largest figure the package draws (inches) and the resolution bound of ``--dpi``: an RGBA raster
+#: of ``(w dpi) x (h dpi)`` pixels is held in memory while a PNG is written.
+FIGURE_INCHES = (8.4, 4.6)
+MAX_DPI = 2400
+
+
+def _dpi(text):
+    dpi = _positive_int("dpi")(text)
+    w, h = (round(v * dpi) for v in FIGURE_INCHES)
+    if dpi > MAX_DPI:
+        raise argparse.ArgumentTypeError(
+            f"dpi must be an integer in [1, {MAX_DPI}]; {dpi} would render up to {w} x {h} pixels "
+            f"(about {4.0 * w * h / 2**30:.3g} GiB of RGBA)")
+    return dpi
+
+
+def _max_z(text):
+    try:
+        return float(check("max-z", _number("max-z", text), low=0.0, low_ok=True,
+                           allowed="0 <= max-z < inf"))
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc).removeprefix("max-z: ")) from None
+
+
+def _figure_list(text):
+    """``reproduce --only a,c``: a non-empty comma list of figures from a, b, c, d."""
+    names = [t.strip() for t in text.split(",")]
+    bad = sorted(set(names) - {"a", "b", "c", "d"})
+    if bad or not text.strip():
+        raise argparse.ArgumentTypeError(f"--only takes a comma list of figures from a,b,c,d; got {text!r}")
+    return names
+
+
 def _figure_path(text):
     if os.path.splitext(text)[1].lower() not in FIGURE_SUFFIXES:
         raise argparse.ArgumentTypeError(
@@ -308,7 +347,25 @@ def _specs(args) -> dict[str, Spec]:
     return {p: getattr(args, p) for p in PARAMS}
 
 
+#: Memory of one row of a theory table in the CLI, all columns and their text included (measured
+#: 0.8-1.6 KiB with ``--details``; an upper estimate): a grid whose table cannot fit is refused.
+BYTES_PER_ROW = 2048
+
+
+def check_points(points: int, what: str) -> None:
+    """Refuse (``CLIError``, before any work) ``points`` rows or mesh points whose table or arrays need
+    more memory than is available (:data:`BYTES_PER_ROW` each; :func:`simulate.available_memory`)."""
+    from simulate import available_memory
+
+    need, free = points * float(BYTES_PER_ROW), available_memory()
+    if free is not None and need > free:
+        raise CLIError(f"{what} has {points:.4g} points, which need about {need / 2**30:.3g} GiB "
+                       f"({BYTES_PER_ROW} bytes each) but only {free / 2**30:.3g} GiB is available; "
+                       f"use fewer points")
+
+
 def _grid(specs: dict[str, Spec]) -> dict[str, np.ndarray]:
+    check_points(math.prod(specs[p].values.size for p in PARAMS), "the parameter grid")
     return cartesian(**{p: specs[p].values for p in PARAMS})
 
 
@@ -345,14 +402,25 @@ def parse_cov(name: str, text: str):
         return S.anti_aligned(law) if head == "anti" else S.aligned(law)
     if text.endswith(".npy"):
         try:
-            return np.load(text, allow_pickle=False)
+            arr = np.load(text, allow_pickle=False)
         except (OSError, ValueError) as exc:
             raise CLIError(f"--{name}: cannot read {text!r}: {exc}") from None
+        if arr.dtype.kind not in "iuf":  # strings, complex, bools, dates: the one type check's rule
+            raise CLIError(f"--{name}: {text!r} holds {arr.dtype} values; a covariance file holds real "
+                           f"numbers (integer or float)")
+        return arr
     kind, _, args = text.partition(":")
     try:
-        nums = [float(a) for a in args.replace(":", ",").split(",")] if args else []
-        if kind == "power" and len(nums) in (1, 2):
-            return S.power_law(nums[0], int(nums[1]) if len(nums) == 2 else 1000)
+        tokens = args.replace(":", ",").split(",") if args else []
+        if kind == "power" and len(tokens) == 2:
+            n = tokens[1].strip()
+            if not n.isdigit():  # int() would take 2.5 as 2, inf and 1e400 raise OverflowError
+                raise ValueError(f"power:P:N: N (the number of eigenvalues) must be an integer "
+                                 f"in [1, {S.ATOMS_MAX:.0e}]; got {n!r}")
+            return S.power_law(_number(kind, tokens[0]), int(n))
+        nums = [_number(kind, t) for t in tokens]
+        if kind == "power" and len(nums) == 1:
+            return S.power_law(nums[0])
         if kind == "two" and len(nums) in (2, 3):
             return S.two_level(*nums)
         if kind == "spiked" and len(nums) == 2:
@@ -487,6 +555,7 @@ def cmd_curve(args) -> int:
         raise CLIError("curve draws one family of curves: at most one parameter besides the x "
                        f"axis may have several values; got {', '.join(multi)}")
     series = multi[0] if multi else None
+    check_points(specs[x].values.size * (specs[series].values.size if series else 1), "the curves")
     fixed = {p: float(specs[p].values[0]) for p in PARAMS if p not in (x, series)}
     sim_x = None
     if args.extrapolate is not None and args.common_random_numbers:
@@ -670,6 +739,7 @@ def cmd_phase(args) -> int:
                            f"{len(ranged)}" + (f" ({', '.join(ranged)})" if ranged else ""))
         axes = ["kappa", next(p for p in ranged if p != "kappa")] if "kappa" in ranged else ranged
     xn, yn = axes
+    check_points(specs[xn].values.size * specs[yn].values.size, "the phase mesh")
     others = [p for p in PARAMS if p not in axes and specs[p].values.size > 1]
     if others:
         raise CLIError(f"phase: parameters other than the axes take one value; got several for "
@@ -881,17 +951,26 @@ def _latex_cache_path() -> str:
     return os.path.join(cache_dir(), f"latex-{__version__}-sympy{version('sympy')}-{digest}.json")
 
 
+def _latex_cache_key() -> dict:
+    from importlib.metadata import version
+
+    from asymptotics import __version__
+
+    return {"cache": "latex", "version": __version__, "sympy": version("sympy")}
+
+
+def _check_latex_table(table) -> None:
+    if not (isinstance(table, dict) and table and all(isinstance(k, str) and isinstance(v, str)
+                                                      for k, v in table.items())):
+        raise TypeError("not a table of formula name -> LaTeX text")
+
+
 def _read_latex_cache(path: str):
-    """The cached table at ``path`` (name -> LaTeX), or None if absent or not a table."""
-    try:
-        with open(path, encoding="utf-8") as fh:
-            table = json.load(fh)
-    except (OSError, ValueError):
-        return None
-    if (isinstance(table, dict) and table and all(isinstance(k, str) and isinstance(v, str)
-                                                  for k, v in table.items())):
-        return table
-    return None
+    """The cached table at ``path`` (name -> LaTeX), or None if absent or if the entry does not prove
+    itself (:func:`simulate.io.read_entry`: key, digest, a table of strings; a warning names the file)."""
+    from simulate.io import read_entry
+
+    return read_entry(path, _latex_cache_key(), _check_latex_table)
 
 
 def latex_table() -> dict:
@@ -907,9 +986,10 @@ def latex_table() -> dict:
 
     table = symbolic.latex_formulas()
     try:
+        from simulate.io import write_entry
+
         os.makedirs(os.path.dirname(path), exist_ok=True)
-        with atomic_path(path) as tmp, open(tmp, "w", encoding="utf-8") as fh:
-            json.dump(table, fh, indent=0)
+        write_entry(path, _latex_cache_key(), table)
     except (OSError, ValueError):
         pass
     return table
@@ -953,7 +1033,7 @@ def cmd_reproduce(args) -> int:
                                 fmt=args.format, d=args.d, n_seeds=args.seeds, seed=args.seed,
                                 cache_dir=args.cache, n_jobs=args.jobs,
                                 progress=not args.no_progress,
-                                only=args.only.split(",") if args.only else None,
+                                only=args.only,
                                 ladder=None if args.no_extrapolate else (args.extrapolate or "size"))
     for path in written:
         print(path)
@@ -1047,7 +1127,7 @@ def _add_sim(p, d_default=40, seeds_default=4):
 def _add_figure(p):
     p.add_argument("-o", "--output", required=True, type=_figure_path, metavar="FIG",
                    help="figure file: .png, .pdf or .svg (written atomically)")
-    p.add_argument("--dpi", type=_positive_int("dpi"), default=150, help="PNG resolution [150]")
+    p.add_argument("--dpi", type=_dpi, default=150, help="PNG resolution [150]")
     p.add_argument("--title", help="figure title")
 
 
@@ -1149,7 +1229,7 @@ other parameter may be a list: one pair of curves (e_ICL solid, e_IDG dashed) pe
     g.add_argument("--seeds", type=_positive_int("seeds"), default=4,
                    help="replicates per d [default 4]")
     g.add_argument("--seed", type=_nonneg_int, default=0, help="root seed [default 0]")
-    g.add_argument("--cache", metavar="DIR", help="resumable cache folder")
+    g.add_argument("--cache", metavar="DIR", type=_cache_dir, help="resumable cache folder")
     g.add_argument("--jobs", type=_positive_int("jobs"), default=1, help="worker processes [1]")
     g.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_phase)
@@ -1176,12 +1256,12 @@ time at 3 rungs x 8 seeds, against 68% for a normal); see simulate.validate.
     p.add_argument("-o", "--output", metavar="FILE",
                    help="a figure (.png, .pdf, .svg; the table then goes to stdout) or a table "
                         "file (written atomically) [default: table on stdout]")
-    p.add_argument("--dpi", type=_positive_int("dpi"), default=150, help="PNG resolution [150]")
+    p.add_argument("--dpi", type=_dpi, default=150, help="PNG resolution [150]")
     p.add_argument("--title", help="figure title")
     p.add_argument("--order", type=int, choices=(1, 2), default=1,
                    help="highest power of 1/d in the fit (2 needs >= 3 distinct d; use near the "
                         "ridgeless peak tau = 1) [default 1]")
-    p.add_argument("--max-z", type=float, metavar="Z",
+    p.add_argument("--max-z", type=_max_z, metavar="Z",
                    help="exit with status 1 if any |z| exceeds Z (for scripts and CI)")
     _add_sim(p, d_default=(40, 60, 80), seeds_default=8)
     p.set_defaults(func=cmd_validate)
@@ -1292,7 +1372,8 @@ printed before training starts. Details and the recorded runs: docs/transformer.
     p.add_argument("--no-simulate", action="store_true", help="theory curves only")
     p.add_argument("--format", choices=("png", "pdf", "svg"), default="png",
                    help="figure format [default png]")
-    p.add_argument("--only", metavar="LIST", help="comma list of figures to make, from a,b,c,d")
+    p.add_argument("--only", metavar="LIST", type=_figure_list,
+                   help="comma list of figures to make, from a,b,c,d")
     g = p.add_argument_group("finite-d simulation (defaults depend on --quick)")
     g.add_argument("--d", type=_positive_int("d", 2), help="dimension d [quick 20, full 80]")
     g.add_argument("--seeds", type=_positive_int("seeds"), help="replicates [quick 2, full 8]")
@@ -1317,7 +1398,36 @@ def _version() -> str:
 
 
 #: Exit statuses (docs/cli.md, "Exit status"): one policy for every command.
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED = 0, 1, 2, 130
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_INTERRUPTED, EXIT_TERMINATED = 0, 1, 2, 130, 143
+
+
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised in the main thread like Ctrl-C, so that the same clean-up runs (worker
+    processes shut down, temporary files removed) before the exit status 143."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
+def _release_workers() -> None:
+    """Shut down the reusable loky worker processes of a parallel sweep, if any, now (inside
+    ``main``'s handlers) rather than in an ``atexit`` hook, where a Ctrl-C would only print
+    "Exception ignored in atexit" and leave the exit status 0."""
+    executor = getattr(sys.modules.get("joblib.externals.loky.reusable_executor"), "_executor", None)
+    if executor is not None:
+        executor.shutdown(wait=True)
+
+
+def _exit_late(signum, frame):
+    """Ctrl-C or SIGTERM after ``main`` finished (interpreter shutdown): everything is written and
+    the workers are gone; exit with the signal's status at once instead of a traceback."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            pass
+    os._exit(EXIT_TERMINATED if signum == signal.SIGTERM else EXIT_INTERRUPTED)
 
 
 def main(argv=None) -> int:
@@ -1330,10 +1440,16 @@ def main(argv=None) -> int:
     - 1 (failed): a valid request that failed while running: a fixed point or solver that did not
       converge, ``simulate`` with every replicate of some point failed, an output file that cannot
       be written (permission, read-only or full disk: every ``OSError``), memory exhausted;
-    - 130: interrupted (Ctrl-C).
+    - 130: interrupted (Ctrl-C);
+    - 143: terminated (SIGTERM), after the same clean-up as Ctrl-C.
 
     Every error is one line on stderr, ``icl-asymptotics COMMAND: error: ...`` (2) or
-    ``... failed: ...`` (1)."""
+    ``... failed: ...`` (1). Run as the program (``argv`` None), SIGTERM is handled like Ctrl-C and a
+    Ctrl-C or SIGTERM during the interpreter's shutdown exits with 130 / 143 at once; called with an
+    ``argv`` list (from Python), no signal handler is changed."""
+    program = argv is None
+    if program and threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _on_sigterm)
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
@@ -1341,20 +1457,43 @@ def main(argv=None) -> int:
         return int(exc.code or 0)
     prog = f"icl-asymptotics {args.command}"
     try:
-        if getattr(args, "only", None):
-            bad = set(args.only.split(",")) - {"a", "b", "c", "d"}
-            if bad:
-                raise CLIError(f"--only takes figures from a,b,c,d; got {','.join(sorted(bad))}")
-        return args.func(args)
+        try:
+            _check_outputs(args)
+            return args.func(args)
+        finally:
+            _release_workers()
     except (CLIError, ValueError) as exc:
         sys.stderr.write(f"{prog}: error: {_one_line(exc)}\n")
         return EXIT_USAGE
     except (RuntimeError, OSError, ArithmeticError, MemoryError) as exc:
         sys.stderr.write(f"{prog}: failed: {_one_line(exc) or type(exc).__name__}\n")
         return EXIT_FAILED
+    except _Terminated:
+        sys.stderr.write(f"{prog}: terminated\n")
+        return EXIT_TERMINATED
     except KeyboardInterrupt:
         sys.stderr.write(f"{prog}: interrupted; {_interrupted_note(args)}\n")
         return EXIT_INTERRUPTED
+    finally:
+        if program and threading.current_thread() is threading.main_thread():
+            signal.signal(signal.SIGINT, _exit_late)
+            signal.signal(signal.SIGTERM, _exit_late)
+
+
+def _check_outputs(args) -> None:
+    """Every output path, before any work: its folder exists, it is not a directory, its name fits
+    the file system (``ValueError``, exit 2), and its folder is writable (``PermissionError``, exit 1);
+    ``simulate.io.resolve_output`` is the one check, the same that writes it later."""
+    from simulate.io import resolve_output
+
+    for attr in ("output", "csv"):
+        path = getattr(args, attr, None)
+        if not isinstance(path, str) or path in ("-", "/dev/stdout"):
+            continue
+        target, atomic = resolve_output(path)
+        folder = os.path.dirname(target)
+        if atomic and not os.access(folder, os.W_OK | os.X_OK):
+            raise PermissionError(f"cannot write {path!r}: the folder {folder} is not writable")
 
 
 def _interrupted_note(args) -> str:

@@ -11,7 +11,7 @@ against the theory (``extrapolate``: the weighted 1/d fit alone). Every random d
 of :mod:`asymptotics` and never imports the application layer, matplotlib or sympy.
 """
 from asymptotics import ConvergenceError
-from simulate._sizes import sizes
+from simulate._sizes import available_memory, sizes
 from simulate.baselines import DMMSEErrors, Estimate, dmmse_mc, dmmse_replicate, ridge_mc, ridge_replicate
 from simulate.core import SimResult, run, run_replicate
 from simulate.errors import monte_carlo_errors, test_errors
@@ -25,8 +25,9 @@ from simulate.validate import Extrapolation, Validation, extrapolate, validate
 test_errors.__test__ = False  # not a pytest test despite the name
 
 __all__ = [
-    "ConvergenceError", "DMMSEErrors", "Estimate", "Extrapolation", "Options", "SimResult", "Solution",
-    "SweepResult", "Validation", "collect", "dmmse_mc", "dmmse_replicate", "execute", "extrapolate",
-    "fit", "mean_sem", "monte_carlo_errors", "plan", "point_key", "ridge_mc", "ridge_replicate", "run",
-    "run_replicate", "sizes", "stream", "sweep", "test_errors", "validate",
+    "ConvergenceError", "DMMSEErrors", "Estimate", "Extrapolation", "Options", "SimResult",
+    "Solution", "SweepResult", "Validation", "available_memory", "collect", "dmmse_mc",
+    "dmmse_replicate", "execute", "extrapolate", "fit", "mean_sem", "monte_carlo_errors", "plan",
+    "point_key", "ridge_mc", "ridge_replicate", "run", "run_replicate", "sizes", "stream", "sweep",
+    "test_errors", "validate",
 ]

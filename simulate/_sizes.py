@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from asymptotics.params import check_scalar
+from asymptotics.params import check_alpha_test, check_scalar
 
 
 def _round_half_up(x: float) -> int:
@@ -23,7 +23,9 @@ MAX_D = 10 ** 9
 
 def check_d(d) -> int:
     """Return ``d`` as an int after checking it is an integer with ``2 <= d <= MAX_D`` (integral
-    floats accepted); ``TypeError`` for a non-number."""
+    floats and 0-d numpy arrays accepted); ``TypeError`` for a non-number."""
+    if isinstance(d, np.ndarray) and d.ndim == 0 and d.dtype.kind in "iuf":
+        d = d[()]
     if isinstance(d, (bool, np.bool_, np.timedelta64)) or not isinstance(d, numbers.Real):
         raise TypeError(f"d must be an integer >= 2; got {d!r} ({type(d).__name__})")
     if not math.isfinite(d) or d != int(d) or d < 2 or d > MAX_D:
@@ -53,12 +55,15 @@ def sizes(d, tau, alpha, kappa) -> tuple[int, int | None, int]:
     return l, task_count(d, kappa), n
 
 
-def context_length(d, alpha) -> int:
-    """``l = round(alpha d)`` (half-up), refusing a context of zero tokens."""
-    d, alpha = check_d(d), check_scalar("alpha", alpha)
+def context_length(d, alpha, name: str = "alpha") -> int:
+    """``l = round(alpha d)`` (half-up), refusing a context of zero tokens; ``name``: the argument the
+    length per dimension came from (``alpha`` or ``alpha_test``), named in the messages."""
+    d = check_d(d)
+    alpha = check_scalar("alpha", alpha) if name == "alpha" else float(check_alpha_test(alpha))
     l = _round_half_up(alpha * d)
     if l < 1:
-        raise ValueError(f"alpha*d = {alpha * d:g} rounds to l = 0 tokens; need alpha >= {0.5 / d:g} at d = {d}")
+        raise ValueError(f"{name}*d = {alpha * d:g} rounds to l = 0 tokens; need {name} >= {0.5 / d:g} "
+                         f"at d = {d}")
     return l
 
 
@@ -141,19 +146,34 @@ def check_resources(d: int, l: int, k: int | None, n: int, solver: str, dtype: s
     it would take and what to change; announce one above :data:`WARN_BYTES` that fits with a
     :class:`LargeSimulationWarning` giving the same estimate."""
     memory, flops = resources(d, l, k, n, solver, dtype)
-    free = available_memory()
-    if free is None or memory <= free:
-        if memory > WARN_BYTES:
-            warnings.warn(f"d = {d} needs about {memory / 2**30:.3g} GiB per replicate (n = {n}, "
-                          f"solver {solver!r}) and about {flops / FLOPS_PER_SECOND:.3g} s at "
-                          f"{FLOPS_PER_SECOND:.0e} flop/s", LargeSimulationWarning, stacklevel=3)
-        return
     hint = {"dual": "the dual solver stores an n x n kernel: use solver='cg' (needs lam > 0 or "
                     "n > d(d+1)) or fewer contexts (smaller tau or d)",
             "cg": "use a smaller d (memory grows like tau d^3)",
             "direct": "use solver='auto'"}[solver]
+    if 8.0 * (k or 0) * d >= memory / 2:  # the k stored tasks dominate: kappa is the cause
+        hint = (f"the k = {k:.3g} pretraining tasks alone need {8.0 * k * d / 2**30:.3g} GiB: use a "
+                "smaller kappa, or kappa = inf (a fresh task per context, none stored)")
+    check_memory(memory, flops, f"d = {d}", f"n = {n} contexts, l = {l}, solver {solver!r}, {dtype}",
+                 hint, stacklevel=4)
+
+
+def check_memory(memory: float, flops: float, what: str, sizes: str, hint: str, *, copies: int = 1,
+                 warn: bool = True, stacklevel: int = 3) -> None:
+    """The one refusal of work that cannot fit: ``ValueError`` when ``copies`` (parallel workers) times
+    ``memory`` bytes per replicate exceed :func:`available_memory`, naming ``what`` (e.g. ``d = 470``),
+    its ``sizes``, the estimate and ``hint`` (what to change); a :class:`LargeSimulationWarning`
+    with the same estimate above :data:`WARN_BYTES` per replicate when it fits (and ``warn``)."""
+    free = available_memory()
+    total = memory * copies
+    if free is None or total <= free:
+        if warn and memory > WARN_BYTES:
+            warnings.warn(f"{what} needs about {memory / 2**30:.3g} GiB per replicate ({sizes}) and about "
+                          f"{flops / FLOPS_PER_SECOND:.3g} s at {FLOPS_PER_SECOND:.0e} flop/s",
+                          LargeSimulationWarning, stacklevel=stacklevel)
+        return
+    workers = (f" x {copies} parallel workers = {total / 2**30:.3g} GiB" if copies > 1 else "")
     raise ValueError(
-        f"d = {d} needs about {memory / 2**30:.3g} GiB per replicate (n = {n} contexts, l = {l}, "
-        f"solver {solver!r}, {dtype}) and about {flops / FLOPS_PER_SECOND:.3g} s at "
-        f"{FLOPS_PER_SECOND:.0e} flop/s, but only {free / 2**30:.3g} GiB is available: {hint}, "
-        f"or run on a machine with more memory")
+        f"{what} needs about {memory / 2**30:.3g} GiB per replicate{workers} ({sizes}) and about "
+        f"{flops / FLOPS_PER_SECOND:.3g} s at {FLOPS_PER_SECOND:.0e} flop/s, but only "
+        f"{free / 2**30:.3g} GiB is available: {hint}"
+        f"{', or fewer parallel jobs' if copies > 1 else ''}, or run on a machine with more memory")

@@ -28,7 +28,7 @@ import numpy as np
 from simulate.seeding import stream
 from asymptotics.params import check_scalar
 from asymptotics.spectrum import ISOTROPIC
-from simulate._sizes import check_d, context_length, task_count
+from simulate._sizes import check_d, check_memory, context_length, task_count
 from simulate.stats import mean_sem
 
 CHUNK_FLOATS = 1 << 22  # 32 MiB of float64 working memory per chunk
@@ -67,6 +67,22 @@ def _n_contexts(n) -> int:
 
 def _estimate(errors: np.ndarray) -> Estimate:
     return Estimate(*mean_sem(errors), errors.size)
+
+
+def _check_memory(who: str, d: int, l: int, n: int, floats_per_context: float, fixed_floats: float,
+                  flops_per_context: float) -> None:
+    """Refuse (``ValueError`` with the estimate, through :func:`simulate._sizes.check_memory`) a Monte
+    Carlo run whose one chunk of contexts (:func:`_chunks`: at least one context, however large) and
+    fixed arrays cannot fit, before anything is allocated."""
+    per_chunk = max(1, CHUNK_FLOATS // max(1, int(floats_per_context))) * float(floats_per_context)
+    memory = 8.0 * (per_chunk + fixed_floats + n)
+    check_memory(memory, flops_per_context * n, f"{who} at d = {d}", f"l = {l} tokens per context, "
+                 f"{n} contexts", "use a smaller alpha or d", stacklevel=4)
+
+
+def _check_dmmse_memory(d: int, l: int, k: int, n: int) -> None:
+    """The tasks, one chunk of contexts with its (l, k) residuals, twice (ICL and IDG contexts)."""
+    _check_memory("dmmse_mc", d, l, 2 * n, l * (2.0 * k + d) + k, float(k) * d, 4.0 * l * d * k)
 
 
 def _chunks(n: int, floats_per_context: int):
@@ -113,6 +129,8 @@ def ridge_mc(d, alpha, rho, n_contexts, rng) -> Estimate:
     rho = check_scalar("rho", rho)
     n = _n_contexts(n_contexts)
     rng = _generator(rng)
+    m = min(l, d)  # the smaller Gram system: its matrix and its solve
+    _check_memory("ridge_mc", d, l, n, 3.0 * l * d + 2.0 * m * m, 0.0, 2.0 * l * d * m + m ** 3 / 3)
     errors = np.empty(n)
     for start, b in _chunks(n, 3 * l * d):
         w = ISOTROPIC.sample(b, d, rng)
@@ -160,6 +178,7 @@ def dmmse_mc(d, alpha, kappa, rho, n_contexts, rng, tasks=None) -> DMMSEErrors:
         l, k = context_length(d, alpha), task_count(d, kappa)
         if k is None:
             raise ValueError("kappa = inf makes the dMMSE prior Gaussian; use ridge_mc for that limit")
+        _check_dmmse_memory(d, l, k, n)
         tasks = ISOTROPIC.sample(k, d, rng)
     else:
         if kappa is not None:
@@ -171,6 +190,7 @@ def dmmse_mc(d, alpha, kappa, rho, n_contexts, rng, tasks=None) -> DMMSEErrors:
             raise ValueError("tasks must be finite")
         l = context_length(d, alpha)
         k = tasks.shape[0]
+        _check_dmmse_memory(d, l, k, n)
     out = []
     for on_tasks in (False, True):
         errors = np.empty(n)

@@ -148,7 +148,7 @@ def check_point(d, tau, alpha, kappa, rho, lam=0.0, options: Options | None = No
         at, l_test = None, None
     else:
         at = float(check_alpha_test(alpha_test))
-        l_test = context_length(d, at)
+        l_test = context_length(d, at, "alpha_test")
     point = Point(d, check_scalar("tau", tau), check_scalar("alpha", alpha), check_scalar("kappa", kappa),
                   check_scalar("rho", rho), check_scalar("lam", lam), l, k, n,
                   describe(task_cov), describe(test_cov), at, l_test)
@@ -282,8 +282,8 @@ def _validate_run_replicate(d, tau=None, alpha=None, kappa=None, rho=None, lam=0
     missing = [n for n, v in (("tau", tau), ("alpha", alpha), ("kappa", kappa), ("rho", rho)) if v is None]
     if missing:
         raise ValueError(f"the simulator needs parameter(s) {missing} at every grid point")
-    check_point(d, tau, alpha, kappa, rho, lam, options, task_cov=task_cov, test_cov=test_cov,
-                alpha_test=alpha_test, token_kernel=token_kernel, query=query)
+    return check_point(d, tau, alpha, kappa, rho, lam, options, task_cov=task_cov, test_cov=test_cov,
+                       alpha_test=alpha_test, token_kernel=token_kernel, query=query)
 
 
 run_replicate.validate = _validate_run_replicate

@@ -55,7 +55,7 @@ class Options:
             dtype = np.dtype(self.dtype).name
         except (TypeError, ValueError):  # numpy's own errors for names it does not know
             dtype = None
-        if isinstance(self.dtype, bool) or dtype not in DTYPES:
+        if isinstance(self.dtype, bool) or self.dtype is None or dtype not in DTYPES:  # numpy reads None as float64
             raise ValueError(f"dtype must be one of {DTYPES}; got {self.dtype!r}")
         object.__setattr__(self, "dtype", dtype)
         for name in ("normalize_tasks", "common_random_numbers"):

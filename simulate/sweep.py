@@ -9,8 +9,13 @@ validated points -> tasks, cached results read), :func:`execute` (run what is mi
 :func:`simulate.seeding.stream` of (seed, the point, replicate), so the numbers never depend on grid
 order, worker count, sharding or scheduling.
 
-Runner protocol: ``runner(d, **params, seed=seed, replicate=r, **options) -> dict`` with float ``icl``
-and ``idg`` (other keys optional; ``l, k, n, solver, seconds`` get their own columns, any further
+Cache: each entry is :func:`simulate.io.write_entry`'s ``{key, digest, content}``; it is used only if
+its key, the SHA-256 digest of its content and :func:`check_result` (finite ``icl``, ``idg``) hold,
+else a :class:`simulate.io.CacheWarning` names the file and the task runs again (a FIFO or other
+non-regular file in place of an entry is skipped, never opened for reading or written).
+
+Runner protocol: ``runner(d, **params, seed=seed, replicate=r, **options) -> dict`` with finite ``icl``
+and ``idg`` (a non-finite one is recorded as a failed task; other keys optional; ``l, k, n, solver, seconds`` get their own columns, any further
 scalar keys become extra columns). A runner may carry a ``validate(d, **params, **options)``
 attribute raising ``ValueError``; it is called for every point before any task runs.
 
@@ -31,8 +36,10 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import math
 import numbers
 import os
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
@@ -42,8 +49,8 @@ import numpy as np
 
 from asymptotics import __version__
 from asymptotics.params import PARAMS, cartesian, check, check_int
-from simulate._sizes import check_d, sizes
-from simulate.io import atomic_path
+from simulate._sizes import check_d, check_memory, resources, sizes
+from simulate.io import atomic_path, read_entry, write_entry
 from simulate.options import Options, make_options
 from simulate.seeding import CONVENTION
 from simulate.stats import mean_sem
@@ -57,7 +64,8 @@ COLUMNS = ("d", "seed", "replicate", "icl", "idg", "l", "k", "n", "solver", "sec
 #: sections 8, 9); they key the cache (a kernel by its name).
 MODEL_OPTIONS = ("task_cov", "test_cov", "alpha_test", "token_kernel", "query")
 
-CACHE_FORMAT = 2  # 2: streams keyed by point (simulate.seeding); format-1 files are ignored
+CACHE_FORMAT = 3  # 3: entries with a digest (simulate.io.write_entry); 2: streams keyed by point
+# (simulate.seeding). Files of other formats have other names (the key hash) and are ignored.
 
 
 def _jsonable(value):
@@ -145,24 +153,21 @@ def _key_hash(key: dict) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _write_atomic(path: Path, payload: dict) -> None:
-    with atomic_path(path) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(payload, f, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())  # a killed sweep must not leave a renamed but empty file
+def check_result(result) -> None:
+    """What a runner's result must be to count (and to be cached, or read back from the cache): a
+    dict with finite real ``icl`` and ``idg``; ``TypeError``/``ValueError`` saying what is wrong."""
+    if not isinstance(result, dict):
+        raise TypeError(f"a result must be a dict with 'icl' and 'idg'; got {type(result).__name__}")
+    for name in ("icl", "idg"):
+        v = result.get(name)
+        if isinstance(v, bool) or not isinstance(v, numbers.Real) or not math.isfinite(v):
+            raise ValueError(f"{name} must be a finite number; got {v!r}")
 
 
 def _read_cache(path: Path, key: dict):
-    """Cached runner output for ``key`` at ``path``, or None if absent, unreadable or for another key."""
-    try:
-        with open(path) as f:
-            payload = json.load(f)
-    except (OSError, ValueError):
-        return None
-    if not isinstance(payload, dict) or payload.get("key") != key:
-        return None
-    return payload.get("result")
+    """Cached runner output for ``key`` at ``path`` (:func:`simulate.io.read_entry`: its key, its
+    digest and :func:`check_result` must hold, else a warning naming the file and None)."""
+    return read_entry(path, key, check_result)
 
 
 _CONTROLLER = None
@@ -206,10 +211,11 @@ def _run_task(runner, params: dict, seed: int, replicate: int, options: dict, ca
         if not isinstance(out, dict) or "icl" not in out or "idg" not in out:
             raise TypeError(f"runner must return a dict with 'icl' and 'idg'; got {type(out).__name__}")
         result = json.loads(json.dumps(_jsonable(out), allow_nan=True))
+        check_result(result)  # a NaN error is a failure, never a number to average
     except Exception as exc:  # noqa: BLE001 -- recorded in the table, the sweep goes on
         return None, f"{type(exc).__name__}: {exc}"
     if cache_path is not None:
-        _write_atomic(Path(cache_path), {"key": key, "result": result})
+        write_entry(cache_path, key, result)
     return result, None
 
 
@@ -386,14 +392,18 @@ def _check_engine(n_jobs, scheduler, shard):
 
 
 def plan(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_dir=None,
-         options=None, shard=None) -> Plan:
+         options=None, shard=None, n_jobs: int = 1) -> Plan:
     """Validate everything and lay out the tasks (:func:`sweep`'s first step; no task runs here).
 
     The default runner gets one :class:`simulate.Options` built (and so validated) once from
-    ``options``; a custom runner gets ``options`` as keyword arguments.
+    ``options``; a custom runner gets ``options`` as keyword arguments. ``n_jobs``: the local
+    workers that will run the tasks (as in :func:`sweep`): the default runner's memory estimate of
+    the largest replicate to compute, times the workers that can hold one at once, must fit in the
+    available memory (:func:`simulate._sizes.check_memory`).
     """
     n_seeds = check_int("n_seeds", n_seeds, 1)
     seed = check_int("seed", seed, 0)
+    default_runner = runner is None
     if runner is None:
         from simulate.core import describe, run_replicate as runner
         if isinstance(options, Options):
@@ -421,13 +431,17 @@ def plan(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_di
     validate = getattr(runner, "validate", None)
 
     points = _points(grid, d)
-    seen = {}
+    seen, estimates = {}, {}
     for i, point in enumerate(points):
         j = seen.setdefault(json.dumps(point, sort_keys=True), i)
         if j != i:
             raise ValueError(f"grid points {j} and {i} are the same point {point}; use n_seeds for replicates")
         try:
-            if validate is not None:
+            if default_runner:
+                checked, solver, _ = validate(**point, **call_options)
+                estimates[i] = (resources(checked.d, checked.l, checked.k, checked.n, solver, opts.dtype),
+                                checked, solver)
+            elif validate is not None:
                 validate(**point, **call_options)
             elif all(p in point for p in ("tau", "alpha", "kappa")):
                 sizes(point["d"], point["tau"], point["alpha"], point["kappa"])
@@ -457,6 +471,12 @@ def plan(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_di
             results[task[0]] = (cached, None)
         else:
             todo.append(task)
+    workers = min((os.cpu_count() or 1) if n_jobs == -1 else n_jobs, len(todo))
+    if default_runner and workers > 1:
+        (memory, flops), pt, solver = max((estimates[t[1]] for t in todo), key=lambda e: e[0][0])
+        check_memory(memory, flops, f"d = {pt.d}", f"n = {pt.n} contexts, l = {pt.l}, solver {solver!r}, "
+                     f"{opts.dtype}", "use fewer parallel jobs (n_jobs) or a smaller d", copies=workers,
+                     warn=False)  # run_replicate.validate announced a large replicate already
     return Plan(points, tasks, results, todo, runner, name, seed, n_seeds, call_options, options_json, shard)
 
 
@@ -557,7 +577,7 @@ def sweep(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_d
     shard = _check_engine(n_jobs, scheduler, shard)
     blas_threads = _check_blas_threads(blas_threads)
     the_plan = plan(grid, d=d, n_seeds=n_seeds, seed=seed, runner=runner, cache_dir=cache_dir,
-                    options=options, shard=shard)
+                    options=options, shard=shard, n_jobs=1 if scheduler is not None else n_jobs)
     wall = execute(the_plan, n_jobs=n_jobs, scheduler=scheduler, progress=progress,
                    blas_threads=blas_threads)
     engine = "dask" if scheduler is not None else ("joblib" if n_jobs != 1 else "serial")
@@ -576,12 +596,39 @@ def _execute(todo, runner, points, seed, options, n_jobs, scheduler, blas_thread
         import joblib
         indices = [index for index, _ in args]
         config = getattr(joblib, "parallel_config", joblib.parallel_backend)  # joblib < 1.3
-        with config("loky", idle_worker_timeout=WORKER_IDLE_TIMEOUT):
+        with config("loky", idle_worker_timeout=WORKER_IDLE_TIMEOUT, initializer=_worker_ignores_interrupts):
             parallel = joblib.Parallel(n_jobs=n_jobs, return_as="generator")
-            yield from zip(indices, parallel(joblib.delayed(_run_task)(*a) for _, a in args))
+            with _interrupts_held():  # the workers are started (and inherit the block) in this call
+                results = parallel(joblib.delayed(_run_task)(*a) for _, a in args)
+            yield from zip(indices, results)
     else:
         for index, a in args:
             yield index, _run_task(*a)
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Hold Ctrl-C (SIGINT) in this thread while worker processes are started: they inherit the
+    blocked signal, so a Ctrl-C while they import cannot print their tracebacks; a Ctrl-C meanwhile
+    stays pending and interrupts this process as soon as the block is lifted (POSIX; elsewhere a
+    no-op)."""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+def _worker_ignores_interrupts():
+    """Initializer of every loky worker: Ctrl-C is for the sweeping process, which stops the sweep
+    (the workers finish or are shut down by it; :data:`WORKER_IDLE_TIMEOUT` otherwise). Ignored,
+    then unblocked (:func:`_interrupts_held`): one pending from the worker's start is discarded."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _execute_dask(args, scheduler):

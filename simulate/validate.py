@@ -199,6 +199,28 @@ def _check_ladder(d) -> tuple:
     return tuple(checked)
 
 
+def _check_ladder_has_a_limit(run_options: dict) -> None:
+    """Refuse a power-law covariance with ``p >= 1``: the ladder has no ``d -> inf`` limit to compare.
+
+    The simulator at ``d`` uses ``i^-p``, ``i = 1..d``, normalised to mean 1
+    (:class:`asymptotics.spectrum.PowerLaw`); for ``p >= 1`` its largest eigenvalue
+    ``d / sum_i i^-p`` grows like ``d/zeta(p)`` (``d/log d`` at ``p = 1``) and its law has no limit as
+    ``d`` grows, while the theory uses the fixed ``n`` atoms of the law given. An extrapolation in
+    ``1/d`` would compare two different laws (issue 19 reported ``z ~ -3``)."""
+    from asymptotics.spectrum import PowerLaw, TestLaw
+
+    for name in ("task_cov", "test_cov"):
+        law = run_options.get(name)
+        law = law.spectrum if isinstance(law, TestLaw) else law
+        if isinstance(law, PowerLaw) and law.p >= 1:
+            raise ValueError(
+                f"{name} = power_law({law.p:g}) with p >= 1 has no d -> inf limit: the simulation at d "
+                f"uses d eigenvalues i^-p of mean 1, whose largest grows like d (d/log d at p = 1), "
+                f"while the theory uses the fixed n = {law.n} eigenvalues; a 1/d extrapolation would "
+                f"compare different laws. Use p < 1, or compare at one d (simulate.run against the "
+                f"theory with power_law(p, d))")
+
+
 def validate(tau, alpha, kappa, rho, lam=0.0, *, d=(40, 60, 80), n_seeds: int = 8, seed: int = 0,
              order: int = 1, cache_dir=None, n_jobs: int = 1, progress: bool = False,
              **run_options) -> Validation:
@@ -235,7 +257,8 @@ def validate(tau, alpha, kappa, rho, lam=0.0, *, d=(40, 60, 80), n_seeds: int = 
     ------
     ValueError
         For fewer than 2 distinct d, d < 2, n_seeds < 2, ``order + 1`` more than the number of
-        d, or any bad parameter or option (before any simulation).
+        d, a power-law ``task_cov``/``test_cov`` with ``p >= 1`` (no ``d -> inf`` limit to
+        extrapolate to), or any bad parameter or option (before any simulation).
     RuntimeError
         A failed replicate raises (a ``ConvergenceError`` as :func:`simulate.run` would, else
         ``RuntimeError``) rather than being dropped from the fit.
@@ -252,6 +275,7 @@ def validate(tau, alpha, kappa, rho, lam=0.0, *, d=(40, 60, 80), n_seeds: int = 
     params = {"tau": check_scalar("tau", tau), "alpha": check_scalar("alpha", alpha),
               "kappa": check_scalar("kappa", kappa), "rho": check_scalar("rho", rho),
               "lam": check_scalar("lam", lam)}
+    _check_ladder_has_a_limit(run_options)
     via_sweep = set(run_options) <= _option_names()
     if via_sweep:
         from simulate.options import make_options

@@ -340,8 +340,9 @@ def test_latex_checks_names_first_and_caches_on_disk(tmp_path, monkeypatch, caps
     assert cli.main(["latex", name]) == 0 and calls == [1]  # second call: read from disk
     assert capsys.readouterr().out == first
     cached[0].write_text("{broken")  # a damaged cache is rebuilt, not trusted
-    assert cli.main(["latex", name]) == 0 and calls == [1, 1]
-    assert json.loads(cached[0].read_text())[name] == f"\\text{{{name}}}"
+    with pytest.warns(UserWarning, match="cannot be read"):
+        assert cli.main(["latex", name]) == 0 and calls == [1, 1]
+    assert json.loads(cached[0].read_text())["content"][name] == f"\\text{{{name}}}"
 
 
 def test_formula_names_are_the_derived_ones():

@@ -178,7 +178,7 @@ def test_peak_below_the_small_tau_value_is_still_found():
 @pytest.mark.parametrize("kwargs,needle", [
     ({"which": "gap"}, "which must be 'icl' or 'idg'"),
     ({"which": ["icl"]}, "which must be 'icl' or 'idg'"),
-    ({"kappa": -1.0}, "kappa must satisfy 0 < kappa <= inf"),
+    ({"kappa": -1.0}, "kappa must satisfy 1e-150 <= kappa <= inf"),
     ({"alpha": np.nan}, "alpha must satisfy 1e-30 <= alpha <= 1e100"),
     ({"lam": np.nan}, "lam must satisfy 0 <= lam <= 1e100"),
     ({"lam": [0.01, 0.1]}, "lam must be a scalar with 0 <= lam <= 1e100"),
