@@ -100,6 +100,8 @@ def resources(d: int, l: int, k: int | None, n: int, solver: str, dtype: str = "
     (``n D^2 + D^3/3``). An estimate, not a bound: it is used to refuse what cannot fit.
     """
     s = 4 if dtype == "float32" else 8
+    if solver == "population":  # tau = inf: the k tasks and a few (d+1) x (d+1) moment matrices
+        return 8.0 * ((k or 0) * d + 6.0 * (d + 1) ** 2), float(k or 1) * d * d + (d + 1) ** 3
     D = d * (d + 1)
     memory = 8.0 * (6.0 * n * (d + 1) + (k or 0) * d)
     if solver == "dual":

@@ -438,7 +438,7 @@ def plan(grid, *, d=None, n_seeds: int = 1, seed: int = 0, runner=None, cache_di
             raise ValueError(f"grid points {j} and {i} are the same point {point}; use n_seeds for replicates")
         try:
             if default_runner:
-                checked, solver, _ = validate(**point, **call_options)
+                checked, solver = validate(**point, **call_options)[:2]
                 estimates[i] = (resources(checked.d, checked.l, checked.k, checked.n, solver, opts.dtype),
                                 checked, solver)
             elif validate is not None:
