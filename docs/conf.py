@@ -70,7 +70,7 @@ numpydoc_validation_checks: set[str] = set()
 
 # ---- intersphinx: stored inventories only (no request at build time)
 INVENTORY_URLS = {
-    "python": "https://docs.python.org/3/",
+    "python": "https://docs.python.org/3.11/",
     "numpy": "https://numpy.org/doc/stable/",
     "scipy": "https://docs.scipy.org/doc/scipy/",
     "matplotlib": "https://matplotlib.org/stable/",
@@ -80,7 +80,6 @@ INVENTORY_URLS = {
 intersphinx_mapping = {name: (url, str(DOCS / "_inventories" / f"{name}.inv"))
                        for name, url in INVENTORY_URLS.items()
                        if (DOCS / "_inventories" / f"{name}.inv").exists()}
-intersphinx_disabled_reftypes = ["*"]  # only explicit roles with a known inventory link outside
 
 # ---- MyST and the notebooks
 myst_enable_extensions = ["dollarmath", "amsmath", "colon_fence", "deflist"]

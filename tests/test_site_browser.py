@@ -80,8 +80,11 @@ def server(site):
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory):
-    webdriver = pytest.importorskip("selenium.webdriver")
-    from selenium.webdriver.chrome.service import Service
+    try:  # selected on purpose (-m browser): a missing tool fails, it does not skip
+        from selenium import webdriver
+        from selenium.webdriver.chrome.service import Service
+    except ImportError:
+        pytest.fail("selenium is missing: pip install -e '.[browser]'")
 
     for path in (CHROMIUM, CHROMEDRIVER):
         if not shutil.which(path):
