@@ -1,12 +1,14 @@
-"""Sphinx configuration of the documentation site: ``sphinx-build -W --keep-going docs site``.
+"""Sphinx configuration of the site: ``sphinx-build -W --keep-going -d build/doctrees docs build/site``.
 
 Needs the docs extra (``pip install -e '.[docs]'``), which also brings what the notebooks import.
 
 Why this stack (decided for issue 17; it replaced MkDocs Material, which announced its end of life
 for May 2027): Sphinx with MyST-Parser and MyST-NB is the documentation stack of the scientific
-Python projects we build on (NumPy, SciPy, JAX, Equinox use Sphinx), maintained by their
-communities, and it does natively what the MkDocs site did with hand-written glue: the docstrings'
-Sphinx roles (``:func:``) are cross-references (numpydoc reads the numpy-style sections), autodoc
+Python projects we build on (NumPy, SciPy, JAX, matplotlib), maintained by their communities,
+and it does natively what the MkDocs site did with hand-written glue: the docstrings' Sphinx roles
+(``:func:``) are cross-references (numpydoc reads the numpy-style sections; one small
+``missing-reference`` handler in ``site_pages`` sends a name a package re-exports, such as
+``simulate.run``, to the module that defines it), autodoc
 and autosummary write the API reference, intersphinx links other projects' objects, MyST-NB
 executes the notebooks and caches their outputs, and the Markdown pages of ``docs/`` and the
 ``.ipynb`` notebooks stay as they are. The theme, Furo, is maintained, light, and shows the whole
