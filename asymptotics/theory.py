@@ -21,6 +21,7 @@ upper bound by Jensen's inequality) decreases monotonically to it (convexity), s
 check; ``solve`` computes every intermediate with the same formulas (so the two agree bitwise).
 
 Singular points, handled on purpose:
+
 - ridgeless ``tau = 1``: the interpolation peak; both errors are ``+inf`` (``tau - T4 = 0``).
 - ``tau = inf``: ``nu = lam``, ``e_IDG = sigma2 + B5`` and the ``e_IDG/tau`` term of ``e_ICL`` vanishes.
 - ``kappa = inf``: ``m = 1/(1+z)`` (infinite task diversity; then ``e_ICL = e_IDG``).

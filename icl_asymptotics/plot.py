@@ -416,7 +416,7 @@ def extrapolation(table, fits, *, errors=("icl", "idg"), ax=None, params=None, l
 
 def z_scores(labels, z_icl, z_idg, *, ax=None):
     """z-scores ``(estimate - theory)/se`` of a grid of validations, one pair of bars per point,
-    with the bands |z| <= 1 and |z| <= 2 shaded (a normal puts 68% and 95% of points inside)."""
+    with the bands ``|z| <= 1`` and ``|z| <= 2`` shaded (a normal puts 68% and 95% of points inside)."""
     ax = _axes(ax)
     z_icl, z_idg = np.asarray(z_icl, float), np.asarray(z_idg, float)
     pos = np.arange(len(labels))

@@ -4,7 +4,7 @@ Exact formula (THEORY.md section 3; derived here). With ``v = |w|^2/d + rho`` th
 given ``w`` are ``E h = w``, ``E h h^T = (1+1/l) w w^T + (d v/l) I``, ``E s = v``,
 ``E s h = (1+2/l) v w``, ``E s^2 = (1+2/l) v^2`` (``h`` here the first d entries, ``s`` the last;
 they follow from ``E[(x.w)^k x]`` for Gaussian ``x``). The query ``x_q ~ N(0, I/d)`` is independent
-of the context, so ``E (y_q - x_q^T (G h + g s))^2 = rho + (1/d) E |w - G h - g s|^2`` and
+of the context, so ``E (y_q - x_q^T (G h + g s))^2 = rho + (1/d) E |w - G h - g s|^2`` and::
 
     e(w) = rho + (1/d) [ |w|^2 - 2 w^T G w - 2 v w^T g + (1+1/l) |G w|^2 + (d v/l) ||G||_F^2
                          + 2 (1+2/l) v g^T G w + (1+2/l) v^2 |g|^2 ].
@@ -13,7 +13,7 @@ ICL: average over fresh tasks ``w ~ N(0, C)``, ``C = C_te`` the test covariance 
 (diagonal or not; ``C = I`` by default). Odd terms vanish (``v w`` is odd in ``w``),
 ``E w^T G w = tr(G C)``, ``E |G w|^2 = tr(G C G^T)``, ``E v = tr C/d + rho`` and
 ``E v^2 = (E v)^2 + 2 tr(C^2)/d^2`` (``Var |w|^2 = 2 tr C^2`` for Gaussian ``w``; isotropic:
-``(1+rho)^2 + 2/d``). With test contexts of length ``l`` (``l_test`` when it differs):
+``(1+rho)^2 + 2/d``). With test contexts of length ``l`` (``l_test`` when it differs)::
 
     e_ICL = rho + (1/d) [ tr C - 2 tr(G C) + (1 + 1/l) tr(G C G^T) + (d/l) E v ||G||_F^2
                           + (1+2/l) E v^2 |g|^2 ].

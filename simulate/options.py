@@ -19,6 +19,7 @@ SOLVERS = ("auto", "dual", "cg", "direct")
 DTYPES = ("float64", "float32")
 #: CG defaults: relative residual of the normal equations per dtype, and the iteration cap.
 CG_RTOL = {"float64": 1e-10, "float32": 1e-4}
+#: The CG iteration cap (the default of ``Options.cg_maxiter``).
 CG_MAXITER = 2000
 _CG_OPTIONS = ("cg_rtol", "cg_maxiter")
 _USES_CG = ("auto", "cg")
@@ -28,6 +29,8 @@ _USES_CG = ("auto", "cg")
 class Options:
     """How a simulation is run (never what is simulated: the model parameters are separate).
 
+    Attributes
+    ----------
     solver : one of :data:`SOLVERS` (default ``'auto'``).
     dtype : ``'float64'`` (default) or ``'float32'`` (numpy dtypes accepted), the precision of the solve.
     cg_rtol : CG tolerance on the relative residual of the normal equations, ``0 < cg_rtol < 1``

@@ -1,6 +1,6 @@
 """Random streams: the one function that gives every (point, replicate) its generator.
 
-Replicate ``r`` of the parameter point ``P`` under entropy ``seed`` draws from
+Replicate ``r`` of the parameter point ``P`` under entropy ``seed`` draws from::
 
     numpy.random.SeedSequence(seed, spawn_key=(*point_key(P), r))
 

@@ -76,7 +76,7 @@ def _check_order(order) -> int:
 
 
 def extrapolate(d, mean, sem, *, order: int = 1, theory=None) -> Extrapolation:
-    """Fit ``mean(d) = e_inf + c1/d + ... + c_order/d^order`` by weighted least squares
+    """Fit ``mean(d) = e_inf + sum_k c_k/d^k`` (``k`` from 1 to ``order``) by weighted least squares
     (weights ``1/sem^2``) and return the :class:`Extrapolation` to ``1/d = 0``.
 
     ``d``: the dimensions (distinct, each >= 2, at least ``order + 1`` of them); ``mean``, ``sem``:

@@ -1,15 +1,18 @@
-"""MkDocs hook: the pages of the site that are generated from the code and the repository.
+"""Sphinx extension: the pages of the site that are generated from the code and the repository.
 
-Nothing here is copied by hand. At build time this hook
+Nothing here is copied by hand. When the build starts (``builder-inited``) this extension writes,
+into ``docs/generated/`` (git-ignored; rewritten only where the text changed):
 
-- builds the navigation, with one API page per package (members from its ``__all__``) and per
-  public module (members not re-exported by the package), and one page per ``notebooks/*.ipynb``;
-- renders the parameter table from :mod:`asymptotics.params` (``PARAMS``, ``MEANINGS``,
-  ``RANGES``), the CLI reference from :func:`icl_asymptotics.cli.build_parser`, the gallery from
-  ``docs/figures/manifest.json``, the latest JSON of each benchmark in ``benchmarks/results``, the
-  citation page from ``CITATION.cff``, and the LaTeX of :mod:`asymptotics.symbolic`;
-- adds the README (home page), ``tests/README.md`` and ``notebooks/README.md`` with their links
-  rewritten to the site's pages, and the notebooks themselves (executed by mkdocs-jupyter).
+- one API page per package (a table of its ``__all__``, each name linked to where it is defined)
+  and one per public module (``automodule``: what the module defines), read by autodoc with the
+  numpydoc docstrings; the Sphinx roles of the docstrings resolve natively;
+- the parameter table from :mod:`asymptotics.params` (``PARAMS``, ``MEANINGS``, ``RANGES``), the
+  CLI reference from :func:`icl_asymptotics.cli.build_parser`, the gallery from
+  ``docs/figures/manifest*.json``, the latest JSON of each benchmark in ``benchmarks/results``,
+  the citation page from ``CITATION.cff``, and the LaTeX of :mod:`asymptotics.symbolic`;
+- the README (included by ``docs/index.md``, the home page), ``tests/README.md`` and
+  ``notebooks/README.md`` with their links rewritten to the site's pages, and copies of the
+  notebooks, which MyST-NB executes (and caches, ``docs/conf.py``).
 
 The page generators are plain functions (``api_pages()``, ``cli_reference()``, ...) so that
 ``tests/test_docs.py`` can check them without building the site.
@@ -17,7 +20,9 @@ The page generators are plain functions (``api_pages()``, ``cli_reference()``, .
 from __future__ import annotations
 
 import argparse
+import ast
 import json
+import os
 import pkgutil
 import re
 from importlib import import_module
@@ -25,33 +30,19 @@ from pathlib import Path
 from types import ModuleType
 
 ROOT = Path(__file__).resolve().parents[2]
+DOCS = ROOT / "docs"
+OUT = "generated"  # under docs/: every page of this module lands here
 PACKAGES = ("asymptotics", "simulate", "icl_asymptotics")
 
-# Repository files linked from the README and shown as pages here: repo path -> site page.
+# Repository files linked from the README and shown on the site: repo path -> site source path
+# (under docs/). The README is the home page: docs/index.md includes generated/README.inc.
 REPO_PAGES = {
-    "README.md": "index.md",
-    "tests/README.md": "tests.md",
-    "notebooks/README.md": "notebooks/index.md",
+    "README.md": f"{OUT}/README.inc",
+    "tests/README.md": f"{OUT}/tests.md",
+    "notebooks/README.md": f"{OUT}/notebooks/index.md",
 }
-LINK_TARGETS = {**REPO_PAGES, "CITATION.cff": "cite.md"}
-
-# Pages of the site in navigation order; nav() puts the notebooks and the API reference between.
-NAV_HEAD = [
-    {"Getting started": "index.md"},
-    {"Theory": "THEORY.md"},
-    {"Derived formulas": "formulas.md"},
-    {"Parameters": "parameters.md"},
-]
-NAV_TAIL = [
-    {"Command line": [{"Guide": "cli.md"}, {"Reference": "cli-reference.md"}]},
-    {"Gallery": "gallery.md"},
-    {"Trained Transformers": "transformer.md"},
-    {"Verification": "verification.md"},
-    {"Tests": "tests.md"},
-    {"Benchmarks": "benchmarks.md"},
-    {"Architecture": "ARCHITECTURE.md"},
-    {"How to cite": "cite.md"},
-]
+INCLUDED_FROM = {f"{OUT}/README.inc": "index.md"}  # links of an included file are the includer's
+LINK_TARGETS = {**REPO_PAGES, "README.md": "index.md", "CITATION.cff": f"{OUT}/cite.md"}
 
 
 # ----------------------------------------------------------------------------------------------
@@ -60,76 +51,76 @@ def public_modules(package: str) -> list[str]:
     """Dotted names of the public submodules of ``package`` (no leading underscore, no __main__)."""
     pkg = import_module(package)
     return sorted(f"{package}.{m.name}" for m in pkgutil.iter_modules(pkg.__path__)
-                  if not m.name.startswith("_"))
+                  if not m.name.startswith(("_", "__")))
 
 
-def _reexports(package: str) -> tuple[dict[str, str], set[str]]:
-    """name in ``package.__all__`` -> the dotted path of the object it re-exports (griffe, static),
-    and the names whose object is shadowed by a submodule of the same name.
+def _assigned(module: str) -> set[str]:
+    """Names assigned at the top level of ``module``'s source (where its data is defined)."""
+    source = Path(import_module(module).__file__).read_text()
+    names, todo = set(), list(ast.parse(source).body)
+    while todo:  # module level, including the bodies of try / if blocks, not of defs and classes
+        node = todo.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names |= {t.id for t in targets if isinstance(t, ast.Name)}
+        todo += [n for n in ast.iter_child_nodes(node) if isinstance(n, ast.stmt)]
+    return names
 
-    ``simulate.sweep`` is the function ``simulate.sweep.sweep`` at run time (imported after the
-    submodule loads), but the submodule statically: such a name is documented by its full path.
+
+def canonical(package: str, name: str) -> str:
+    """The dotted path where ``package.name`` is defined (its documented home on the site).
+
+    A function or class: its ``__module__`` and ``__qualname__``. Data (``PARAMS``, ``ISOTROPIC``):
+    the public module of a project package whose source assigns the name to that same object.
     """
-    import griffe
-
-    pkg = griffe.load(package, search_paths=[str(ROOT)], resolve_aliases=False)
-    runtime = import_module(package)
-    out, shadowed = {}, set()
-    for name in runtime.__all__:
-        member = pkg.members.get(name)
-        obj = getattr(runtime, name)
-        if member is not None and member.is_alias:
-            out[name] = member.target_path
-        elif member is not None and member.is_module and not isinstance(obj, ModuleType):
-            out[name] = f"{obj.__module__}.{obj.__qualname__}"
-            shadowed.add(name)
-        else:
-            out[name] = f"{package}.{name}"
-    return out, shadowed
+    obj = getattr(import_module(package), name)
+    module, qualname = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+    if isinstance(module, str) and qualname and module.split(".")[0] in PACKAGES:
+        return f"{module}.{qualname}"
+    for pkg in PACKAGES:
+        for mod in [pkg, *public_modules(pkg)]:
+            if name in _assigned(mod) and getattr(import_module(mod), name, None) is obj:
+                return f"{mod}.{name}"
+    raise LookupError(f"{package}.{name}: no module of the project defines it")
 
 
-def _yaml_list(items) -> str:
-    return "[" + ", ".join(json.dumps(i) for i in items) + "]"
+def _home_is_package(package: str, path: str) -> bool:
+    """Whether ``path`` (a name of ``package.__all__``) is documented on the package's own page:
+    defined in the package's ``__init__`` or in one of its private modules (``simulate._sizes``)."""
+    module = path.rsplit(".", 1)[0]
+    return module == package or (module.startswith(package + ".") and module not in public_modules(package))
 
 
 def api_pages() -> dict[str, str]:
-    """Site path -> Markdown of every API page (mkdocstrings ``:::`` blocks)."""
+    """Site source path -> MyST of every API page (autodoc and autosummary directives)."""
     pages = {}
     for package in PACKAGES:
-        targets, shadowed = _reexports(package)
-        names = [n for n in import_module(package).__all__ if n not in shadowed]
-        modules = public_modules(package)
-        lines = [f"# `{package}`", "",
-                 f"The public names of `{package}` (its `__all__`); the modules below document "
-                 "what the package does not re-export.", "",
-                 f"::: {package}", "    options:", "      show_root_heading: false",
-                 f"      members: {_yaml_list(names)}", ""]
-        for name in sorted(shadowed):  # `package.name` is also a submodule: full path
-            lines += [f"::: {targets[name]}", "    options:", "      show_root_heading: true", ""]
-        lines += ["## Modules", ""]
-        lines += [f"- [`{m}`]({package}/{m.split('.', 1)[1]}.md)" for m in modules]
-        pages[f"api/{package}.md"] = "\n".join(lines) + "\n"
-        for module in modules:
-            here = sorted(n for n, t in targets.items() if t.rsplit(".", 1)[0] == module)
-            lines = [f"# `{module}`", ""]
-            if here:
-                refs = [targets[n] if n in shadowed else f"{package}.{n}" for n in here]
-                lines += ["Defined here and documented with the package: "
-                          + ", ".join(f"[`{r}`][{r}]" for r in refs) + ".", ""]
-            lines += [f"::: {module}", "    options:", "      show_root_heading: false"]
-            if here:
-                lines.append(f"      filters: {_yaml_list(['!^_[^_]'] + [f'!^{n}$' for n in here])}")
-            pages[f"api/{package}/{module.split('.', 1)[1]}.md"] = "\n".join(lines) + "\n"
+        names = import_module(package).__all__
+        homes = {n: canonical(package, n) for n in names}
+        here = [n for n in names if _home_is_package(package, homes[n])]
+        lines = [f"# `{package}`", "", "```{eval-rst}", f".. automodule:: {package}", "   :no-members:",
+                 "```", "", "## Public names", "",
+                 f"The names of `{package}.__all__`, each linked to the page of the module that "
+                 "defines it.", "", "```{eval-rst}", f".. currentmodule:: {package}", "", ".. autosummary::", ""]
+        lines += [f"   ~{homes[n][len(package) + 1:] if homes[n].startswith(package + '.') else homes[n]}"
+                  for n in names if n not in here] + ["```", ""]
+        if here:
+            lines += ["## Defined in the package itself", "", "```{eval-rst}",
+                      f".. currentmodule:: {package}", ""]
+            for n in here:
+                kind = "autodata" if not callable(getattr(import_module(package), n)) else (
+                    "autoclass" if isinstance(getattr(import_module(package), n), type) else "autofunction")
+                lines += [f".. {kind}:: {package}.{n}", ""]
+            lines += ["```", ""]
+        lines += ["## Modules", "", "```{toctree}", ":maxdepth: 1", ""]
+        lines += [f"{package}/{m.split('.', 1)[1]}" for m in public_modules(package)] + ["```", ""]
+        pages[f"{OUT}/api/{package}.md"] = "\n".join(lines)
+        for module in public_modules(package):
+            lines = [f"# `{module}`", "", "```{eval-rst}", f".. automodule:: {module}", "   :members:",
+                     "   :undoc-members:", "   :show-inheritance:", "   :member-order: bysource", "```", ""]
+            pages[f"{OUT}/api/{package}/{module.split('.', 1)[1]}.md"] = "\n".join(lines)
     return pages
-
-
-def api_nav() -> list:
-    nav = []
-    for package in PACKAGES:
-        nav.append({f"{package}": [{"Package": f"api/{package}.md"}]
-                    + [{m.split(".", 1)[1]: f"api/{package}/{m.split('.', 1)[1]}.md"}
-                       for m in public_modules(package)]})
-    return nav
 
 
 # ----------------------------------------------------------------------------------------------
@@ -148,12 +139,12 @@ def parameters_page() -> str:
              "(`asymptotics.PARAMS`). Every entry point of every layer (theory, high precision, "
              "simulation, CLI) checks values against these ranges and refuses others with a "
              "`ValueError` naming the parameter and its range; NaN is never accepted. Generated from "
-             "[`asymptotics.params`][asymptotics.params].", "",
+             "{py:mod}`asymptotics.params`.", "",
              "| parameter | meaning | allowed range | CLI default |", "|---|---|---|---|"]
     for p in PARAMS:
         lines.append(f"| `{p}` | {_md_cell(MEANINGS[p])} | `{RANGES[p][-1]}` | `{DEFAULTS.get(p, '')}` |")
     lines += ["", "Finite-`d` simulation sizes are `l = round(alpha d)`, `k = round(kappa d)`, "
-              "`n = round(tau d^2)` (half up; [`simulate.sizes`][simulate.sizes])."]
+              "`n = round(tau d^2)` (half up; {py:func}`simulate.sizes`)."]
     return "\n".join(lines) + "\n"
 
 
@@ -200,7 +191,7 @@ def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
     lines = ["# CLI reference", "",
              f"Generated from the argument parser (`icl_asymptotics.cli.build_parser`) of "
              f"`{parser.prog}`; the same text as `{parser.prog} COMMAND --help`. "
-             "The [guide](cli.md) explains the conventions.", "",
+             "The [guide](../cli.md) explains the conventions.", "",
              "```text", parser.format_usage().strip(), "```", "",
              parser.description or "", "", "| command | what it does |", "|---|---|"]
     lines += [f"| [`{name}`](#cli-{name}) | {_md_cell(h or '')} |" for name, (_, h) in subs.items()]
@@ -208,7 +199,7 @@ def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
     if parser.epilog:
         lines += ["", "```text", parser.epilog.strip("\n"), "```"]
     for name, (sub, h) in subs.items():
-        lines += ["", f"## `{name}` {{#cli-{name}}}", "", _md_cell(h or ""), "",
+        lines += ["", f"(cli-{name})=", f"## `{name}`", "", _md_cell(h or ""), "",
                   "```text", sub.format_usage().strip(), "```", "", sub.description or "", ""]
         lines += _option_rows(sub)
         if sub.epilog:
@@ -218,6 +209,42 @@ def cli_reference(parser: argparse.ArgumentParser | None = None) -> str:
 
 # ----------------------------------------------------------------------------------------------
 # Gallery, benchmarks, citation
+SUMMARY_WIDTH = 100  # a value whose JSON is longer is summarised (counts and ranges)
+
+
+def _num(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _range(values: list) -> str:
+    lo, hi = min(values), max(values)
+    return f"{lo:.3g}" if lo == hi else f"{lo:.3g} .. {hi:.3g}"
+
+
+def summarise(value, width: int = SUMMARY_WIDTH) -> str:
+    """A gallery table cell for a manifest value: its JSON in backticks when at most ``width``
+    characters, else a summary (the full value stays in the manifest).
+
+    A list of numbers gives its count and range, a list of records (dicts) its count and the
+    range of each numeric field (3 significant digits), a list of strings its count and items, a
+    dict each entry summarised, anything else its JSON cut at ``width``.
+    """
+    text = json.dumps(value)
+    if len(text) <= width:
+        return f"`{text}`"
+    if isinstance(value, list) and value and all(_num(v) for v in value):
+        return f"{len(value)} values, {_range(value)}"
+    if isinstance(value, list) and value and all(isinstance(v, dict) for v in value):
+        keys = [k for k in value[0] if all(_num(v.get(k)) for v in value)]
+        fields = ", ".join(f"`{k}` {_range([v[k] for v in value])}" for k in keys)
+        return f"{len(value)} records" + (f" ({fields})" if fields else "")
+    if isinstance(value, list) and value and all(isinstance(v, str) for v in value):
+        return f"{len(value)} items: " + ", ".join(value)
+    if isinstance(value, dict):
+        return "; ".join(f"`{k}`: {summarise(v, width)}" for k, v in value.items())
+    return f"`{text[:width - 3]}...`"
+
+
 def gallery_page(manifest_path: Path = ROOT / "docs" / "figures" / "manifest.json") -> str:
     """The figure gallery: each figure of the manifest with its command and its parameters."""
     manifest = json.loads(manifest_path.read_text())
@@ -225,7 +252,7 @@ def gallery_page(manifest_path: Path = ROOT / "docs" / "figures" / "manifest.jso
              f"The figures in `docs/figures`, made by `icl-asymptotics reproduce` (package version "
              f"{manifest.get('version', '?')}, size `{manifest.get('size', '?')}`). Lines are the "
              "`d -> inf` theory, points finite-`d` simulations (mean +- standard error). Each figure's "
-             "parameters below are read from `docs/figures/manifest.json`; the [guide](cli.md#gallery-full-size) "
+             "parameters below are read from `docs/figures/manifest.json`; the [guide](../cli.md#gallery-full-size) "
              "discusses what each shows.", ""]
     if "seeding" in manifest:
         lines += [f"Seeding: {manifest['seeding']}.", ""]
@@ -240,14 +267,14 @@ def gallery_page(manifest_path: Path = ROOT / "docs" / "figures" / "manifest.jso
             if key in rec:
                 cmd.append(f"{flag} {rec[key]}")
         lines += [f"## ({name}) {rec.get('what', '')}", "",
-                  f"![{rec.get('what', name)}](figures/{rec['file']})", "",
+                  f"![{rec.get('what', name)}](../figures/{rec['file']})", "",
                   "```bash", " ".join(cmd), "```", "",
                   "or in Python: `icl_asymptotics.figures.build("
                   f"{name!r}, quick={quick})`.", "", "| parameter | value |", "|---|---|"]
         for key, value in rec.items():
             if key in ("figure", "what", "file", "size"):
                 continue
-            lines.append(f"| `{key}` | `{_md_cell(json.dumps(value))}` |")
+            lines.append(f"| `{key}` | {_md_cell(summarise(value))} |")
         lines.append("")
     for extra in extra_manifests(manifest_path.parent):
         lines += _extra_gallery(json.loads(extra.read_text()), extra.name)
@@ -267,12 +294,12 @@ def _extra_gallery(manifest: dict, name: str) -> list[str]:
              "", "```bash", manifest.get("command", ""), "```", ""]
     for rec in manifest["figures"]:
         lines += [f"### {rec.get('what', rec['figure'])}", "",
-                  f"![{rec.get('what', rec['figure'])}](figures/{rec['file']})", "",
+                  f"![{rec.get('what', rec['figure'])}](../figures/{rec['file']})", "",
                   "| parameter | value |", "|---|---|"]
         for key, value in rec.items():
             if key in ("figure", "what", "file"):
                 continue
-            lines.append(f"| `{key}` | `{_md_cell(json.dumps(value))}` |")
+            lines.append(f"| `{key}` | {_md_cell(summarise(value))} |")
         lines.append("")
     return lines
 
@@ -373,16 +400,16 @@ def _group(name: str) -> int:
 
 
 def formulas_page(table: dict[str, str] | None = None) -> str:
-    """Every formula of :func:`asymptotics.symbolic.latex_formulas`, rendered by MathJax."""
+    """Every formula of :func:`asymptotics.symbolic.latex_formulas`, typeset by MathJax (served by the site)."""
     if table is None:
         from asymptotics.symbolic import latex_formulas
 
         table = latex_formulas()
     lines = ["# Derived formulas", "",
-             "The results derived with sympy in [`asymptotics.symbolic`][asymptotics.symbolic], "
+             "The results derived with sympy in {py:mod}`asymptotics.symbolic`, "
              "printed by `sympy.latex` at build time (the same text as `icl-asymptotics latex NAME`). "
-             "The derivation and provenance of each are in the [theory](THEORY.md); "
-             "[verification](verification.md) says how each is checked.", ""]
+             "The derivation and provenance of each are in the [theory](../THEORY.md); "
+             "[verification](../verification.md) says how each is checked.", ""]
     groups = [[] for _ in range(len(FORMULA_GROUPS) + 1)]
     for name, tex in table.items():
         groups[_group(name)].append((name, tex))
@@ -392,7 +419,7 @@ def formulas_page(table: dict[str, str] | None = None) -> str:
             continue
         lines += [f"## {title}", ""]
         for name, tex in items:
-            lines += [f"`{name}`", "", '<div class="arithmatex formula">', f"\\[{tex}\\]", "</div>", ""]
+            lines += [f"`{name}`", "", "```{math}", tex, "```", ""]
     return "\n".join(lines) + "\n"
 
 
@@ -404,6 +431,8 @@ _LINK = re.compile(r"(\]\()([^)\s]+)(\))")
 def rewrite_links(text: str, source: str) -> str:
     """Rewrite the relative links of the repository file ``source`` to the site's pages."""
     base = Path(source).parent
+    dest = REPO_PAGES.get(source, "index.md")
+    page_dir = Path(INCLUDED_FROM.get(dest, dest)).parent
 
     def fix(m):
         target = m[2]
@@ -417,76 +446,147 @@ def rewrite_links(text: str, source: str) -> str:
             new = repo_path[len("docs/"):]
         else:
             return m[0]
-        page_dir = Path(REPO_PAGES.get(source, "index.md")).parent
-        new = Path(new).relative_to(page_dir).as_posix() if page_dir != Path(".") else new
+        new = os.path.relpath(new, page_dir).replace(os.sep, "/")
         return f"{m[1]}{new}{'#' + anchor if anchor else ''}{m[3]}"
 
     return _LINK.sub(fix, text)
-
-
-def generated_pages(formulas: bool = True) -> dict[str, str]:
-    """Site path -> Markdown of every generated page (``formulas=False``: all but the sympy one)."""
-    pages = {dest: rewrite_links((ROOT / src).read_text(), src) for src, dest in REPO_PAGES.items()}
-    pages.update(api_pages())
-    pages["parameters.md"] = parameters_page()
-    pages["cli-reference.md"] = cli_reference()
-    pages["gallery.md"] = gallery_page()
-    pages["benchmarks.md"] = benchmarks_page()
-    pages["cite.md"] = cite_page()
-    if formulas:
-        pages["formulas.md"] = formulas_page()  # runs the sympy derivation (about 20 s)
-    return pages
 
 
 def notebooks() -> list[Path]:
     return sorted((ROOT / "notebooks").glob("*.ipynb"))
 
 
-def nav() -> list:
-    def title(p: Path) -> str:
-        return p.stem.split("_", 1)[-1].replace("_", " ").capitalize()
+def generated_pages(formulas: bool = True) -> dict[str, str]:
+    """Site source path (under docs/) -> text of every generated page (``formulas=False``: all
+    but the sympy one). The notebooks are copied as they are."""
+    pages = {dest: rewrite_links((ROOT / src).read_text(), src) for src, dest in REPO_PAGES.items()}
+    pages.update(api_pages())
+    pages[f"{OUT}/parameters.md"] = parameters_page()
+    pages[f"{OUT}/cli-reference.md"] = cli_reference()
+    pages[f"{OUT}/gallery.md"] = gallery_page()
+    pages[f"{OUT}/benchmarks.md"] = benchmarks_page()
+    pages[f"{OUT}/cite.md"] = cite_page()
+    for nb in notebooks():
+        pages[f"{OUT}/notebooks/{nb.name}"] = nb.read_text()
+    if formulas:
+        pages[f"{OUT}/formulas.md"] = formulas_page()  # runs the sympy derivation (about 20 s)
+    return pages
 
-    nb = [{"Overview": "notebooks/index.md"}] + [{title(p): f"notebooks/{p.name}"} for p in notebooks()]
-    return NAV_HEAD + [{"Notebooks": nb}, {"API reference": api_nav()}] + NAV_TAIL
 
-
-# ----------------------------------------------------------------------------------------------
-# MkDocs events
-def on_config(config, **kwargs):
-    config.nav = nav()
-    return config
-
-
-def on_files(files, config, **kwargs):
-    from mkdocs.structure.files import File
-
-    for path, text in generated_pages().items():
-        files.append(File.generated(config, path, content=text))
-    for path in notebooks():
-        # A real file outside docs_dir (mkdocs-jupyter derives paths from its src_dir).
-        files.append(File(f"notebooks/{path.name}", src_dir=str(ROOT), dest_dir=config.site_dir,
-                          use_directory_urls=config.use_directory_urls))
-    return files
+def write_pages(pages: dict[str, str], root: Path = DOCS) -> list[str]:
+    """Write ``pages`` under ``root``, touching only files whose text changed (so that Sphinx
+    rereads, and MyST-NB re-executes, only what changed); remove stale generated files.
+    Returns the paths written."""
+    written = []
+    for rel, text in pages.items():
+        path = root / rel
+        if not path.exists() or path.read_text() != text:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+            written.append(rel)
+    for path in sorted((root / OUT).rglob("*"), reverse=True):
+        rel = path.relative_to(root).as_posix()
+        if path.is_file() and rel not in pages:
+            path.unlink()
+        elif path.is_dir() and not any(path.iterdir()):
+            path.rmdir()
+    return written
 
 
 THEORY_NOTE = """
-!!! note "Formulas in LaTeX"
-    This page writes its formulas in plain text, as in the repository's `docs/THEORY.md`. The
-    [derived formulas](formulas.md) page shows them typeset, as derived by `asymptotics.symbolic`.
+:::{note}
+This page writes most formulas in plain text, as in the repository's `docs/THEORY.md` (section 4's
+main result is also typeset). The [derived formulas](generated/formulas.md) page shows every derived
+formula typeset, as `asymptotics.symbolic` derives it.
+:::
 """
 
 
-def on_page_markdown(markdown, page, **kwargs):
-    if page.file.src_uri == "THEORY.md":
-        head, sep, rest = markdown.partition("\n")
-        return head + sep + THEORY_NOTE + rest
-    return markdown
+# ----------------------------------------------------------------------------------------------
+# Sphinx events
+def _lookup(dotted: str):
+    """The object at ``dotted``: as Python sees it (attributes first: ``simulate.sweep`` is the
+    function), else as a module path (``simulate.validate.Extrapolation``), else None."""
+    head, *rest = dotted.split(".")
+    try:
+        obj = import_module(head)
+    except ImportError:
+        return None
+    for part in rest:
+        obj = getattr(obj, part, None)
+        if obj is None:
+            break
+    if obj is not None:
+        return obj
+    for i in range(len(rest), 0, -1):  # the longest importable module prefix, then attributes
+        try:
+            obj = import_module(".".join([head, *rest[:i]]))
+        except ImportError:
+            continue
+        for part in rest[i:]:
+            obj = getattr(obj, part, None)
+            if obj is None:
+                return None
+        return obj
+    return None
 
 
-# Run before mkdocs-jupyter's on_files, which wraps the notebook files added here.
-try:
-    from mkdocs.plugins import event_priority
+def home(target: str, module: str | None = None) -> str | None:
+    """Where the object that the docstring reference ``target`` names is documented: its
+    defining module's path, for a name re-exported by a package (``simulate.run`` ->
+    ``simulate.core.run``) or imported into the module that cites it (``run`` written in
+    ``simulate.validate``). None when ``target`` is no object of the project."""
+    for dotted in ([f"{module}.{target}"] if module else []) + [target]:
+        if dotted.split(".")[0] not in PACKAGES:
+            continue
+        obj = _lookup(dotted)
+        parent_path, _, name = dotted.rpartition(".")
+        parent = _lookup(parent_path)
+        if isinstance(parent, type) and (obj is None or not hasattr(obj, "__qualname__")):
+            return f"{home(parent_path)}.{name}"  # a field or property: documented with its class
+        if obj is None:
+            continue
+        if isinstance(obj, ModuleType):
+            return obj.__name__
+        mod, qual = getattr(obj, "__module__", None), getattr(obj, "__qualname__", None)
+        if isinstance(mod, str) and isinstance(qual, str) and mod.split(".")[0] in PACKAGES:
+            return f"{mod}.{qual}"
+        if isinstance(parent, ModuleType) and parent.__name__.split(".")[0] in PACKAGES:
+            try:
+                return canonical(parent.__name__, name)
+            except LookupError:
+                pass
+        return dotted
+    return None
 
-    on_files = event_priority(50)(on_files)
-except ImportError:  # mkdocs not installed: the generators above are still importable
-    pass
+
+def _on_missing_reference(app, env, node, contnode):
+    """Resolve a Python reference to a re-exported or imported name (the docstrings cite
+    ``simulate.run``, or ``run`` where it is imported) to where the object is documented."""
+    if node.get("refdomain") != "py" or node.get("reftype") == "mod":
+        return None
+    target = node["reftarget"]
+    path = home(target, node.get("py:module"))
+    if path is None or path == target:
+        return None
+    return env.domains["py"].resolve_xref(env, node["refdoc"], app.builder, node["reftype"], path, node, contnode)
+
+
+def _on_builder_inited(app):
+    from sphinx.util import logging
+
+    written = write_pages(generated_pages())
+    logging.getLogger(__name__).info(f"site_pages: {len(written)} generated page(s) changed")
+
+
+def _on_source_read(app, docname, source):
+    if docname == "THEORY":
+        head, sep, rest = source[0].partition("\n")
+        source[0] = head + sep + THEORY_NOTE + rest
+
+
+def setup(app):
+    app.connect("builder-inited", _on_builder_inited)
+    app.connect("source-read", _on_source_read)
+    app.connect("missing-reference", _on_missing_reference)
+    return {"parallel_read_safe": True, "parallel_write_safe": True}
