@@ -26,6 +26,7 @@ import numpy as np
 
 from simulate import transformer as T
 
+INF_ = float("inf")
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CONFIGS = {
     "linear": dict(arch="linear", batch=256),
@@ -90,11 +91,67 @@ def sweep_walls() -> dict:
     return out
 
 
+#: The paper's protocol at its two timed points (issue 16): one softmax layer at tau = 1.4 (n = 560
+#: contexts, batch 56) and 2 x (softmax + MLP) without the residual at tau = 10 (n = 4000, batch 400).
+PNAS = {"pnas_fig5_type2_d20": dict(tau=1.4, kappa=INF_, model_type=2, residual=True),
+        "pnas_fig6_type3_d20": dict(tau=10.0, kappa=1.0, model_type=3, residual=False)}
+
+
+def pnas_ms_per_step(cfg: dict, steps: int, repeats: int) -> dict:
+    """Median wall and CPU milliseconds per compiled AdamW step of the paper's protocol (one block of
+    ``steps`` steps per timed call, compiled by a warm-up call), and the eager baseline (the same
+    step without jit, median over a few steps) measured in this process."""
+    full = T.check_train(20, cfg["tau"], 1.0, cfg["kappa"], 0.01, arch="pnas", model_type=cfg["model_type"],
+                         residual=cfg["residual"])
+    spec = T._PNASSpec(full["batch"], full["lr"], full["weight_decay"])
+    key = jax.random.key(0)
+    model = T.PNASTransformer(20, 20, cfg["model_type"], cfg["residual"], key)
+    n = full["n"]
+    data = (jax.random.normal(key, (n, 21, 21)) / np.sqrt(20), jax.random.normal(key, (n,)))
+    state = T._pnas_adamw(spec).init(eqx.filter(model, eqx.is_inexact_array))
+    jax.block_until_ready(T._pnas_block(model, state, key, jax.numpy.int32(0), data, spec, steps))
+    wall, cpu = [], []
+    for r in range(repeats):
+        t0, c0 = time.perf_counter(), time.process_time()
+        jax.block_until_ready(T._pnas_block(model, state, key, jax.numpy.int32(steps * (r + 1)), data, spec, steps))
+        wall.append((time.perf_counter() - t0) / steps * 1e3)
+        cpu.append((time.process_time() - c0) / steps * 1e3)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    opt, eager = T._pnas_adamw(spec), []
+    with jax.disable_jit():
+        for i in range(3):
+            t0 = time.perf_counter()
+            idx = jax.random.choice(jax.random.fold_in(key, i), n, (spec.batch,), replace=False)
+            loss, grads = jax.value_and_grad(
+                lambda q: jax.numpy.mean((data[1][idx] - eqx.combine(q, static)(data[0][idx])) ** 2))(params)
+            updates, st = opt.update(grads, state, params)
+            jax.block_until_ready(eqx.apply_updates(params, updates))
+            eager.append((time.perf_counter() - t0) * 1e3)
+    base = statistics.median(eager[1:])
+    return {"n": n, "batch": full["batch"], "ms_per_step": round(statistics.median(wall), 3),
+            "cpu_ms_per_step": round(statistics.median(cpu), 3), "eager_ms_per_step": round(base, 2),
+            "speedup_vs_eager": round(base / statistics.median(wall), 1)}
+
+
+def pnas_walls() -> dict:
+    """Wall time of the recorded runs of the paper's experiments (sum of the ``seconds`` column:
+    training time, resumed runs summed over their sittings)."""
+    out = {}
+    for name in ("fig5", "fig6"):
+        path = os.path.join(ROOT, "docs", "results", f"transformer_pnas_{name}.csv")
+        if os.path.exists(path):
+            with open(path) as f:
+                rows = list(csv.DictReader(f))
+            out[name] = {"runs": len(rows), "hours": round(sum(float(r["seconds"]) for r in rows) / 3600, 2)}
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=100, help="steps per timed call [100]")
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per architecture [3]")
     ap.add_argument("--eager-steps", type=int, default=4, help="eager baseline steps [4]")
+    ap.add_argument("--pnas-steps", type=int, default=200, help="steps per timed block of the paper's protocol [200]")
     args = ap.parse_args()
     results = {}
     for name, cfg in CONFIGS.items():
@@ -104,11 +161,16 @@ def main() -> None:
                          "steps_per_second": round(fast, 2), "steps_per_cpu_second": round(fast_cpu, 2),
                          "eager_steps_per_second": round(base, 3),
                          "speedup_vs_eager": round(fast / base, 1)}
+    for name, cfg in PNAS.items():
+        r = pnas_ms_per_step(cfg, args.pnas_steps, args.repeats)
+        results[name] = {**cfg, **r}
+        results[name + "_ms_per_step"] = r["ms_per_step"]
     print(json.dumps({"benchmark": "transformer_training", "jax": jax.__version__,
                       "xla_flags": os.environ.get("XLA_FLAGS", ""), "machine": platform.machine(),
                       "cpu_count": os.cpu_count(),
                       "load_average_1min_at_end": round(os.getloadavg()[0], 2), "steps": args.steps, "repeats": args.repeats,
-                      "results": results, "recorded_sweeps": sweep_walls()}, indent=1))
+                      "results": results, "recorded_sweeps": sweep_walls(),
+                      "recorded_pnas_runs": pnas_walls()}, indent=1))
 
 
 if __name__ == "__main__":

@@ -323,6 +323,51 @@ def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None,
 PNAS_LABELS = {1: "linear attention", 2: "1 x softmax", 3: "2 x (softmax + MLP)", 4: "3 x (softmax + MLP)"}
 
 
+def markdown_table(name: str, rows: list[dict], refs: dict | None = None, authors: dict | None = None,
+                   d: int = 20) -> str:
+    """The experiment's results as a Markdown table (mean +- sem over seeds per axis value, the
+    number of seeds, the budget), with the exact same-d references and the authors' stored means
+    (``refs`` from :func:`references`, ``authors`` from :func:`read_authors`) where given."""
+    import numpy as np
+
+    e = EXPERIMENTS[name]
+    axis = e["axis"]
+    lines = []
+    for mt, s in summarize(rows, axis).items():
+        head = f"| {axis} | type {mt} ICL | " + ("IDG | " if name == "fig6" else "") + "seeds | steps |"
+        cols = ["exact Gamma* ICL"] + (["exact Gamma* IDG"] if name == "fig6" else []) if refs else []
+        auth = ["authors ICL (runs)"] + (["authors IDG"] if name == "fig6" else []) if authors else []
+        head += "".join(f" {c} |" for c in cols + auth)
+        lines += [head, "|" + "---|" * (head.count("|") - 1)]
+        for j, x in enumerate(s["x"]):
+            fmt = lambda m, se: f"{m:.3g} +- {se:.2g}" if np.isfinite(se) else f"{m:.3g}"  # noqa: E731
+            cells = [f"{x:g}", fmt(s["icl"][j], s["icl_sem"][j])]
+            if name == "fig6":
+                cells.append(fmt(s["idg"][j], s["idg_sem"][j]))
+            cells += [str(s["n"][j]), f"{s['steps']:,}"]
+            if refs:
+                k = int(np.argmin(np.abs(refs["x"] - x)))
+                cells.append(fmt(refs["icl"][k], refs["icl_sem"][k]))
+                if name == "fig6":
+                    cells.append(fmt(refs["idg"][k], refs["idg_sem"][k]))
+            if authors:
+                key = next((kk for kk in authors if (kk[0] == mt and kk[2] == d and (mt == 1 or str(kk[1]) == str(e["residual"]).lower()))
+                            or (name == "fig6" and kk == (d,))), None)
+                by_x = authors.get(key, {})
+                near = [xx for xx in by_x if abs(xx - x) < 1e-9]
+                if near and name == "fig5":
+                    v = by_x[near[0]]
+                    cells.append(f"{np.mean(v):.3g} ({len(v)})")
+                elif near:
+                    icl, idg = by_x[near[0]]
+                    cells += [f"{np.mean(icl):.3g} ({len(icl)})", f"{np.mean(idg):.3g}"]
+                else:
+                    cells += ["-"] * (1 if name == "fig5" else 2)
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main(argv=None) -> int:
     import argparse
 

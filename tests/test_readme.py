@@ -130,9 +130,6 @@ SOURCES = _sources()
 IGNORED = {m[1] for m in re.finditer(r"^/([^/*!\s]+)/$", (ROOT / ".gitignore").read_text(), re.M)}
 #: The tracked gallery: ``reproduce docs/figures`` regenerates files that are committed on purpose.
 TRACKED_OUTPUTS = ("docs/figures",)
-#: The transformer example of the README is the lead's (issue 17, its wall time); it still writes
-#: transformer_kappa.png at the root. Remove this exclusion when it writes into out/.
-NOT_YET = ("transformer ",)
 
 
 def test_example_commands_are_found():
@@ -149,8 +146,6 @@ def test_example_commands_parse_and_write_only_into_ignored_folders(where):
     parser = cli.build_parser()
     for command in SOURCES[where]:
         args = parser.parse_args(shlex.split(command))  # an unknown option exits here
-        if command.startswith(NOT_YET):
-            continue
         for attr in ("output", "csv", "outdir", "cache"):
             path = getattr(args, attr, None)
             if path is None or path == "-":
