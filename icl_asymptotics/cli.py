@@ -251,6 +251,17 @@ def _max_z(text):
         raise argparse.ArgumentTypeError(str(exc).removeprefix("max-z: ")) from None
 
 
+def _lr(text):
+    """``--lr``: a finite learning rate > 0."""
+    try:
+        v = float(text)
+    except ValueError:
+        v = math.nan
+    if not (math.isfinite(v) and v > 0):
+        raise argparse.ArgumentTypeError(f"lr must be a number with 0 < lr < inf; got {text!r}")
+    return v
+
+
 def _figure_list(text):
     """``reproduce --only a,c``: a non-empty comma list of figures from a, b, c, d."""
     names = [t.strip() for t in text.split(",")]
@@ -1298,8 +1309,9 @@ killed sweep resumes where it stopped. Details and the recorded runs: docs/trans
                    help="softmax Transformer blocks [default 2]")
     g.add_argument("--width", type=_positive_int("width"), help="softmax model width [default 64]")
     g.add_argument("--batch", type=_positive_int("batch"), help="contexts per step [default 256]")
-    g.add_argument("--lr", type=float, help="peak AdamW learning rate [default 1e-3 softmax, 1e-2 linear]")
-    g.add_argument("--cache", metavar="DIR", help="resumable cache folder (one JSON file per finished run)")
+    g.add_argument("--lr", type=_lr, help="peak AdamW learning rate [default 1e-3 softmax, 1e-2 linear]")
+    g.add_argument("--cache", metavar="DIR", type=_cache_dir,
+                   help="resumable cache folder (one JSON file per finished run)")
     g.add_argument("--exact", action="store_true",
                    help="add simulate.run's exact ridgeless Gamma* on the same data (arch 'exact' "
                         "rows; finite tau only)")
@@ -1327,7 +1339,8 @@ printed before training starts. Details and the recorded runs: docs/transformer.
                                    "set of P = tau d^2 contexts) and draw them next to the exact "
                                    "same-d references, the theory and the authors' stored runs.")
     p.add_argument("experiment", choices=("fig5", "fig6"), help="which figure's runs")
-    p.add_argument("--cache", required=True, metavar="DIR", help="checkpoints and finished runs (resume from here)")
+    p.add_argument("--cache", required=True, metavar="DIR", type=_cache_dir,
+                   help="checkpoints and finished runs (resume from here)")
     p.add_argument("--csv", required=True, metavar="FILE", help="the table of runs, rewritten after every run")
     p.add_argument("-o", "--output", type=_figure_path, metavar="FIG", help="also draw the figure (.png, .pdf, .svg)")
     p.add_argument("--dpi", type=_positive_int("dpi"), default=150, help="PNG resolution [150]")

@@ -396,3 +396,28 @@ def test_phase_extrapolate_overlays_the_validation_quantity(capsys, tmp_path, mo
     # the same numbers, one division: rounding only
     assert pts["value"][0] == pytest.approx(1 - v.idg.estimate / v.icl.estimate, rel=1e-14)
     assert np.isfinite(pts["se"][0]) and pts["se"][0] > 0
+
+
+@pytest.mark.parametrize("argv, match", [
+    (["transformer", "--lr", "nan", "-o", "{tmp}/x.png"], "lr must be a number"),
+    (["transformer", "--arch", "linear", "--width", "64", "-o", "{tmp}/x.png"], "--width applies to the softmax model only"),
+    (["transformer", "--arch", "linear", "--n-layers", "2", "-o", "{tmp}/x.png"], "--n-layers applies to the softmax model only"),
+    (["pnas", "fig5", "--cache", "README.md", "--csv", "{tmp}/x.csv"], "the cache must be a directory"),
+    (["pnas", "fig5", "--cache", "{tmp}/c", "--csv", "{tmp}/x.csv", "--model-types", "0"], "--model-types values must be in 1..4"),
+    (["pnas", "fig7", "--cache", "{tmp}/c", "--csv", "{tmp}/x.csv"], "invalid choice"),
+])
+def test_trained_model_commands_refuse_bad_arguments_up_front(argv, match, capsys, tmp_path):
+    pytest.importorskip("jax")
+    assert cli.main([a.format(tmp=tmp_path) for a in argv]) == 2
+    assert match in capsys.readouterr().err
+
+
+def test_trained_model_commands_name_the_missing_extra(monkeypatch, capsys, tmp_path):
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "equinox" else real(name, *a))
+    for argv in (["transformer", "-o", "{tmp}/x.png"], ["pnas", "fig5", "--cache", "{tmp}/c", "--csv", "{tmp}/x.csv"]):
+        assert cli.main([a.format(tmp=tmp_path) for a in argv]) == 2
+        err = capsys.readouterr().err
+        assert "pip install 'icl-asymptotics[transformer]'" in err and "Traceback" not in err
