@@ -103,7 +103,7 @@ def test_item3_exact_and_numpy_scalars_are_accepted_consistently():
     # solve(rtol=np.float32(1e-6)) was refused as out of range; simulate.run(d=np.array(10)) refused.
     along = scans.errors_along("tau", Fraction(2), alpha=2.0, kappa=1.0, rho=0.1, lam=0.0)
     assert float(along["icl"]) == A.e_icl(2.0, 2.0, 1.0, 0.1)  # Fraction(2) is exactly 2.0
-    assert A.solve(**GOOD, rtol=np.float32(1e-6)).converged.all()
+    assert np.all(A.solve(**GOOD, rtol=np.float32(1e-6)).converged)  # a Python bool for scalar input
     assert S.power_law(Fraction(1, 2)).p == 0.5 and S.power_law(np.float32(0.5), np.int64(10)).n == 10
     with pytest.raises(TypeError, match=r"^rtol must be a real number"):
         A.solve(**GOOD, rtol="1e-6")
