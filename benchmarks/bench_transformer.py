@@ -163,7 +163,7 @@ def main() -> None:
                          "speedup_vs_eager": round(fast / base, 1)}
     for name, cfg in PNAS.items():
         r = pnas_ms_per_step(cfg, args.pnas_steps, args.repeats)
-        results[name] = {**cfg, **r}
+        results[name] = {**cfg, "kappa": repr(cfg["kappa"]) if cfg["kappa"] == INF_ else cfg["kappa"], **r}  # JSON has no inf
         results[name + "_ms_per_step"] = r["ms_per_step"]
     print(json.dumps({"benchmark": "transformer_training", "jax": jax.__version__,
                       "xla_flags": os.environ.get("XLA_FLAGS", ""), "machine": platform.machine(),

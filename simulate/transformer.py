@@ -935,6 +935,7 @@ def _validate_train_replicate(d, tau=None, alpha=None, kappa=None, rho=None, arc
 
 train_replicate.validate = _validate_train_replicate
 
-__all__ = ["ARCHS", "DEFAULTS", "DEFAULT_STEPS", "LinearAttention", "SoftmaxTransformer", "TrainOptions",
+__all__ = ["ARCHS", "DEFAULTS", "DEFAULT_STEPS", "LinearAttention", "PNAS_EPOCHS", "PNAS_MODEL_TYPES",
+           "PNASBlock", "PNASTransformer", "SoftmaxTransformer", "TrainOptions", "pnas_tokens", "train_memory",
            "TrainResult", "check_train", "context_stats", "draw_contexts", "softmax_tokens", "train",
            "train_replicate"]
