@@ -617,16 +617,19 @@ def cmd_pnas(args) -> int:
     else:
         rows = px.run_experiment(args.experiment, cache_dir=args.cache, out=args.csv, steps=args.steps,
                                  model_types=mts, seeds=seeds, d=args.d)
-    if args.output:
+    if args.output or args.markdown:
         if not rows:
             raise CLIError("no finished runs to draw")
         xs = sorted({r[e["axis"]] for r in rows})
         d = rows[0]["d"]
         print(f"exact same-d references: simulate.run at d = {d}, {args.ref_seeds} seeds per point", file=sys.stderr)
         refs = px.references(args.experiment, xs, d=d, n_seeds=args.ref_seeds)
-        fig = px.figure(args.experiment, rows, refs, px.read_authors(args.experiment), d=d)
-        figures.save(fig, args.output, dpi=args.dpi)
-        print(f"wrote {args.output}", file=sys.stderr)
+        authors = px.read_authors(args.experiment)
+        if args.markdown:
+            print(px.markdown_table(args.experiment, rows, refs, authors, d=d))
+        if args.output:
+            figures.save(px.figure(args.experiment, rows, refs, authors, d=d), args.output, dpi=args.dpi)
+            print(f"wrote {args.output}", file=sys.stderr)
     return 0
 
 
@@ -1352,6 +1355,9 @@ printed before training starts. Details and the recorded runs: docs/transformer.
     p.add_argument("--ref-seeds", type=_positive_int("ref-seeds"), default=8,
                    help="seeds of the exact same-d Gamma* references in the figure [default 8]")
     p.add_argument("--draw-only", action="store_true", help="train nothing: draw the figure from --csv")
+    p.add_argument("--markdown", action="store_true",
+                   help="print the results as Markdown tables (mean +- sem over seeds, the exact "
+                        "same-d references, the authors' stored means)")
     p.set_defaults(func=cmd_pnas)
 
     p = sub.add_parser("latex", formatter_class=fmt,

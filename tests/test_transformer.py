@@ -289,7 +289,7 @@ def test_linear_attention_at_tau_inf_reaches_its_exact_finite_d_optimum():
     assert opt - 1e-12 <= res.icl <= opt * 1.01
 
 
-def test_pnas_experiment_table_figure_and_cli(tmp_path):
+def test_pnas_experiment_table_figure_and_cli(tmp_path, capsys):
     from icl_asymptotics import pnas_experiments as px
     from icl_asymptotics.cli import main
 
@@ -303,6 +303,9 @@ def test_pnas_experiment_table_figure_and_cli(tmp_path):
     again = px.run_experiment("fig6", cache_dir=cache, out=out, steps=22, values=(0.5, 1.0), seeds=(0, 1),
                               d=4, log=open(os.devnull, "w"))  # everything cached: nothing retrained
     assert again == rows
-    assert main(["pnas", "fig6", "--cache", str(cache), "--csv", str(out), "--draw-only", "--ref-seeds", "2",
+    assert main(["pnas", "fig6", "--cache", str(cache), "--csv", str(out), "--draw-only", "--ref-seeds", "2", "--markdown",
                  "-o", str(tmp_path / "f.png")]) == 0
     assert (tmp_path / "f.png").stat().st_size > 0
+    table_md = capsys.readouterr().out
+    assert "| kappa | type 3 ICL | IDG | seeds | steps | exact Gamma* ICL | exact Gamma* IDG |" in table_md
+    assert table_md.count("| 22 |") == 2  # one row per kappa, 2 seeds each, the budget
