@@ -119,8 +119,9 @@ def _fmt_seconds(s: float) -> str:
 
 def estimate_seconds(run: dict, steps: int | None) -> float:
     """Rough wall time of one run (:data:`SECONDS_PER_CONTEXT_STEP`; the paper's batch and budget)."""
-    from asymptotics import params  # noqa: F401  (cheap; keeps the estimate free of JAX)
-    n = int(math.floor(run["tau"] * run["d"] ** 2 + 0.5))
+    from simulate import sizes
+
+    n = sizes(run["d"], run["tau"], run["alpha"], run["kappa"])[2]
     batch = max(1, int(0.1 * n))
     steps = steps if steps is not None else 20_000 * (1 + n // batch)
     return steps * batch * SECONDS_PER_CONTEXT_STEP[run["model_type"]] * (run["d"] / 20) ** 2
@@ -274,6 +275,8 @@ def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None,
     import numpy as np
     from matplotlib.figure import Figure
 
+    from simulate.transformer import PNAS_MODEL_TYPES
+
     e = EXPERIMENTS[name]
     axis = e["axis"]
     summ = summarize(rows, axis)
@@ -285,7 +288,7 @@ def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None,
         for q in qs:
             ax.errorbar(s["x"], s[q], yerr=np.nan_to_num(s[q + "_sem"]), fmt="o-" if q == "icl" else "s--",
                         color=colors[mt], ms=4, capsize=2,
-                        label=f"type {mt} ({PNAS_LABELS[mt]}) {q.upper()}, {s['steps']:,} steps")
+                        label=f"type {mt} ({PNAS_MODEL_TYPES[mt][0]}) {q.upper()}, {s['steps']:,} steps")
     for q in qs:
         ax.plot(refs["theory_x"], refs["theory_" + q], "-" if q == "icl" else "--", color="k", lw=1,
                 label=f"linear attention, d -> inf theory ({q.upper()})")
@@ -318,9 +321,6 @@ def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None,
                  + (", kappa = inf" if name == "fig5" else f", tau = {e['tau']:g}"))
     ax.legend(fontsize=6.5)
     return fig
-
-
-PNAS_LABELS = {1: "linear attention", 2: "1 x softmax", 3: "2 x (softmax + MLP)", 4: "3 x (softmax + MLP)"}
 
 
 def markdown_table(name: str, rows: list[dict], refs: dict | None = None, authors: dict | None = None,
