@@ -70,6 +70,31 @@ def _figure(draw, size=(7.6, 4.0), title=None):
     return fig
 
 
+def write_figure_set(outdir, *, prefix: str, names, build, what: dict, title: str, command: str,
+                     manifest: str, **build_kwargs) -> dict:
+    """Build each named figure (``build(name, **build_kwargs) -> (fig, record)``), save it as
+    ``{prefix}_{name}.png`` in ``outdir`` and write the set's manifest (``title``, the package
+    version, the ``command`` that redoes it, one record per figure) as ``manifest``; returns it."""
+    import json
+    import os
+
+    import asymptotics
+
+    os.makedirs(outdir, exist_ok=True)
+    records = []
+    for name in names:
+        fig, rec = build(name, **build_kwargs)
+        rec["file"] = f"{prefix}_{name}.png"
+        rec["what"] = what[name]
+        save(fig, os.path.join(outdir, rec["file"]))
+        records.append(rec)
+    out = {"title": title, "version": asymptotics.__version__, "command": command, "figures": records}
+    with atomic_path(os.path.join(outdir, manifest)) as tmp:
+        with open(tmp, "w") as f:
+            json.dump(out, f, indent=1)
+    return out
+
+
 def save(fig, path, dpi=150) -> str:
     """Save ``fig`` atomically (format from the suffix: png, pdf, svg)."""
     fmt = os.path.splitext(os.fspath(path))[1].lower().lstrip(".")

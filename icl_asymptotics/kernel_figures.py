@@ -15,13 +15,10 @@ correlated query.
 """
 from __future__ import annotations
 
-import json
-import os
 
 import numpy as np
 
-from icl_asymptotics.figures import _figure, save, simulate_summary
-from simulate.io import atomic_path
+from icl_asymptotics.figures import _figure, simulate_summary, write_figure_set
 
 SIZES = {"quick": {"d": 16, "n_seeds": 2, "ladder": (12, 16, 24), "order": 1},
          "full": {"d": 48, "n_seeds": 8, "ladder": (16, 24, 32, 48, 64, 96), "order": 2}}
@@ -131,22 +128,9 @@ def build(name, *, quick=True, simulate=True, seed=0, cache_dir=None, n_jobs=1, 
 def reproduce(outdir, *, quick=True, simulate=True, seed=0, cache_dir=None, n_jobs=1, progress=False,
               only=None):
     """Write the kernel figures (PNG) and ``manifest_kernel.json`` into ``outdir``."""
-    import asymptotics
-
-    os.makedirs(outdir, exist_ok=True)
-    records = []
-    for name in NAMES if only is None else only:
-        fig, rec = build(name, quick=quick, simulate=simulate, seed=seed, cache_dir=cache_dir,
-                         n_jobs=n_jobs, progress=progress)
-        rec["file"] = f"kernel_{name}.png"
-        rec["what"] = WHAT[name]
-        save(fig, os.path.join(outdir, rec["file"]))
-        records.append(rec)
-    manifest = {"title": "Correlated contexts (docs/THEORY.md section 9)", "version": asymptotics.__version__,
-                "command": "python -c \"from icl_asymptotics import kernel_figures as F; "
-                           f"F.reproduce('docs/figures', quick={quick}, cache_dir='cache/kfig')\"",
-                "figures": records}
-    with atomic_path(os.path.join(outdir, "manifest_kernel.json")) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(manifest, f, indent=1)
-    return manifest
+    return write_figure_set(
+        outdir, prefix="kernel", names=NAMES if only is None else only, build=build, what=WHAT,
+        title="Correlated contexts (docs/THEORY.md section 9)", manifest="manifest_kernel.json",
+        command="python -c \"from icl_asymptotics import kernel_figures as F; "
+                f"F.reproduce('docs/figures', quick={quick}, cache_dir='cache/kfig')\"",
+        quick=quick, simulate=simulate, seed=seed, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)

@@ -19,12 +19,10 @@ simulations sit on them up to the O(1/d) finite-size error of docs/THEORY.md sec
 """
 from __future__ import annotations
 
-import json
 
 import numpy as np
 
-from icl_asymptotics.figures import _figure, save, simulate_summary
-from simulate.io import atomic_path
+from icl_asymptotics.figures import _figure, simulate_summary, write_figure_set
 
 SIZES = {"quick": {"d": 16, "n_seeds": 2}, "full": {"d": 32, "n_seeds": 6}}
 PARAMS = {"tau": 4.0, "alpha": 2.0, "rho": 0.1, "lam": 0.0}
@@ -167,24 +165,9 @@ def build(name, *, quick=True, simulate=True, seed=0, cache_dir=None, n_jobs=1, 
 def reproduce(outdir, *, quick=True, simulate=True, seed=0, cache_dir=None, n_jobs=1, progress=False,
               only=None):
     """Write the structured figures (PNG) and ``manifest_structured.json`` into ``outdir``."""
-    import os
-
-    import asymptotics
-
-    os.makedirs(outdir, exist_ok=True)
-    records = []
-    for name in NAMES if only is None else only:
-        fig, rec = build(name, quick=quick, simulate=simulate, seed=seed, cache_dir=cache_dir,
-                         n_jobs=n_jobs, progress=progress)
-        rec["file"] = f"structured_{name}.png"
-        rec["what"] = WHAT[name]
-        save(fig, os.path.join(outdir, rec["file"]))
-        records.append(rec)
-    manifest = {"title": "Structured tasks (docs/THEORY.md section 8)", "version": asymptotics.__version__,
-                "command": "python -c \"from icl_asymptotics import structured_figures as S; "
-                           f"S.reproduce('docs/figures', quick={quick}, cache_dir='cache/sfig')\"",
-                "figures": records}
-    with atomic_path(os.path.join(outdir, "manifest_structured.json")) as tmp:
-        with open(tmp, "w") as f:
-            json.dump(manifest, f, indent=1)
-    return manifest
+    return write_figure_set(
+        outdir, prefix="structured", names=NAMES if only is None else only, build=build, what=WHAT,
+        title="Structured tasks (docs/THEORY.md section 8)", manifest="manifest_structured.json",
+        command="python -c \"from icl_asymptotics import structured_figures as S; "
+                f"S.reproduce('docs/figures', quick={quick}, cache_dir='cache/sfig')\"",
+        quick=quick, simulate=simulate, seed=seed, cache_dir=cache_dir, n_jobs=n_jobs, progress=progress)
