@@ -23,6 +23,7 @@ import time
 import equinox as eqx
 import jax
 import numpy as np
+import optax
 
 from simulate import transformer as T
 
@@ -133,6 +134,60 @@ def pnas_ms_per_step(cfg: dict, steps: int, repeats: int) -> dict:
             "speedup_vs_eager": round(base / statistics.median(wall), 1)}
 
 
+def pnas_breakdown(cfg: dict, steps: int, repeats: int) -> dict:
+    """Where one step of the paper's protocol goes: median CPU milliseconds per iteration of a compiled
+    ``lax.scan`` over ``steps`` iterations of (a) the minibatch draw alone (``jax.random.choice``
+    without replacement), (b) the forward pass on a batch, (c) forward and backward (the gradient);
+    and XLA's own count of the floating-point operations of one whole AdamW step
+    (``cost_analysis`` of the compiled step), so ``gflops_per_cpu_second`` says how far the step is
+    from this core's arithmetic limit."""
+    full = T.check_train(20, cfg["tau"], 1.0, cfg["kappa"], 0.01, arch="pnas", model_type=cfg["model_type"],
+                         residual=cfg["residual"])
+    spec = T._PNASSpec(full["batch"], full["lr"], full["weight_decay"])
+    key, n, b = jax.random.key(0), full["n"], full["batch"]
+    model = T.PNASTransformer(20, 20, cfg["model_type"], cfg["residual"], key)
+    params, static = eqx.partition(model, eqx.is_inexact_array)
+    tokens, targets = jax.random.normal(key, (n, 21, 21)) / np.sqrt(20), jax.random.normal(key, (n,))
+    jnp = jax.numpy
+
+    def loss(p, s):
+        x = jax.lax.dynamic_slice_in_dim(tokens, (s * b) % (n - b + 1), b)
+        return jnp.mean(jnp.square(targets[:b] - eqx.combine(p, static)(x)))
+
+    def draw(_, s):
+        return 0.0, jnp.sum(jax.random.choice(jax.random.fold_in(key, s), n, (b,), replace=False))
+
+    def forward(_, s):
+        return 0.0, loss(params, s)
+
+    def gradient(_, s):
+        g = jax.grad(loss)(params, s)
+        return 0.0, sum(jnp.sum(leaf) for leaf in jax.tree_util.tree_leaves(g))
+
+    out = {}
+    for name, body in (("draw", draw), ("forward", forward), ("forward_backward", gradient)):
+        run = jax.jit(lambda body=body: jax.lax.scan(body, 0.0, jnp.arange(steps))[1])
+        jax.block_until_ready(run())
+        cpu = []
+        for _ in range(repeats):
+            c0 = time.process_time()
+            jax.block_until_ready(run())
+            cpu.append((time.process_time() - c0) / steps * 1e3)
+        out[name + "_cpu_ms"] = round(statistics.median(cpu), 3)
+    opt = T._pnas_adamw(spec)
+    state = opt.init(params)
+
+    def one_step(p, st):
+        value, g = jax.value_and_grad(loss)(p, 0)
+        updates, st = opt.update(g, st, p)
+        return optax.apply_updates(p, updates), st, value
+
+    cost = jax.jit(one_step).lower(params, state).compile().cost_analysis()
+    cost = cost[0] if isinstance(cost, (list, tuple)) else cost
+    out["xla_flops_per_step"] = int(cost.get("flops", 0))
+    return out
+
+
 def pnas_walls() -> dict:
     """Wall time of the recorded runs of the paper's experiments (sum of the ``seconds`` column:
     training time, resumed runs summed over their sittings)."""
@@ -152,9 +207,10 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=3, help="timed calls per architecture [3]")
     ap.add_argument("--eager-steps", type=int, default=4, help="eager baseline steps [4]")
     ap.add_argument("--pnas-steps", type=int, default=200, help="steps per timed block of the paper's protocol [200]")
+    ap.add_argument("--pnas-only", action="store_true", help="time only the paper's protocol")
     args = ap.parse_args()
     results = {}
-    for name, cfg in CONFIGS.items():
+    for name, cfg in ({} if args.pnas_only else CONFIGS).items():
         fast, fast_cpu = compiled_steps_per_second(cfg, args.steps, args.repeats)
         base = eager_steps_per_second(cfg, args.eager_steps)
         results[name] = {**{k: v for k, v in cfg.items()}, "d": 20, "l": 20,
@@ -165,6 +221,9 @@ def main() -> None:
         r = pnas_ms_per_step(cfg, args.pnas_steps, args.repeats)
         results[name] = {**cfg, "kappa": repr(cfg["kappa"]) if cfg["kappa"] == INF_ else cfg["kappa"], **r}  # JSON has no inf
         results[name + "_ms_per_step"] = r["ms_per_step"]
+        br = pnas_breakdown(cfg, args.pnas_steps, args.repeats)
+        br["gflops_per_cpu_second"] = round(br["xla_flops_per_step"] / (r["cpu_ms_per_step"] * 1e6), 2)
+        results[name]["breakdown"] = br
     print(json.dumps({"benchmark": "transformer_training", "jax": jax.__version__,
                       "xla_flags": os.environ.get("XLA_FLAGS", ""), "machine": platform.machine(),
                       "cpu_count": os.cpu_count(),

@@ -41,6 +41,9 @@ EXPERIMENTS = {
              "axis": "kappa", "values": (0.1, 0.2, 0.3, 0.4, 0.6, 1.0, 2.0), "tau": 10.0,
              "seeds": (0, 1)},
 }
+#: The paper's epochs per run (``simulate.transformer.PNAS_EPOCHS``, repeated here so that the
+#: estimate needs no JAX import; a test checks they agree).
+PNAS_EPOCHS = 20_000
 #: Seconds per (step x context in the batch), by model type, for the estimate printed before a
 #: sweep starts (benchmarks/bench_transformer.py on this project's 2-core machine, busy; an
 #: estimate, replaced by the measured rate as runs finish).
@@ -84,6 +87,23 @@ def _row(run: dict, res) -> dict:
             "seconds": float(res.history["seconds"][-1])}
 
 
+def _row_key(run: dict) -> dict:
+    """A run's identifying table columns (for matching it against rows already in a table)."""
+    return {"model_type": run["model_type"], "residual": run.get("residual", "") if run["model_type"] != 1 else "",
+            "d": run["d"], "tau": run["tau"], "alpha": run["alpha"], "kappa": run["kappa"], "rho": run["rho"],
+            "seed": run["replicate"]}
+
+
+def _budget(run: dict, steps: int | None) -> int:
+    """The steps a run trains for: ``steps``, or the paper's 20,000 epochs of ``1 + P // batch``."""
+    from simulate import sizes
+
+    if steps is not None:
+        return int(steps)
+    n = sizes(run["d"], run["tau"], run["alpha"], run["kappa"])[2]
+    return PNAS_EPOCHS * (1 + n // max(1, int(0.1 * n)))
+
+
 def write_table(rows: list[dict], path) -> None:
     """The table (:data:`COLUMNS`), sorted by model type, axis values and seed, written atomically."""
     rows = sorted(rows, key=lambda r: (int(r["model_type"]), float(r["kappa"]), float(r["tau"]),
@@ -117,14 +137,31 @@ def _fmt_seconds(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
-def estimate_seconds(run: dict, steps: int | None) -> float:
-    """Rough wall time of one run (:data:`SECONDS_PER_CONTEXT_STEP`; the paper's batch and budget)."""
+def estimate_seconds(run: dict, steps: int | None, done: int = 0) -> float:
+    """Rough wall time of one run (:data:`SECONDS_PER_CONTEXT_STEP`; the paper's batch and budget),
+    less the ``done`` steps a checkpoint already holds."""
     from simulate import sizes
 
-    n = sizes(run["d"], run["tau"], run["alpha"], run["kappa"])[2]
-    batch = max(1, int(0.1 * n))
-    steps = steps if steps is not None else 20_000 * (1 + n // batch)
-    return steps * batch * SECONDS_PER_CONTEXT_STEP[run["model_type"]] * (run["d"] / 20) ** 2
+    batch = max(1, int(0.1 * sizes(run["d"], run["tau"], run["alpha"], run["kappa"])[2]))
+    return max(_budget(run, steps) - done, 0) * batch * SECONDS_PER_CONTEXT_STEP[run["model_type"]] * (run["d"] / 20) ** 2
+
+
+def checkpoint_steps(path) -> int:
+    """Steps done in the checkpoint at ``path`` (0 if there is none or it cannot be read; training
+    itself then says why)."""
+    import numpy as np
+
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return int(z["done"])
+    except (OSError, KeyError, ValueError, EOFError):
+        return 0
+
+
+def _key(row: dict) -> tuple:
+    """What identifies a run in the table: its parameters, seed and budget."""
+    return tuple(("" if row[k] in (None, "") else str(bool(row[k]))) if k == "residual" else float(row[k])
+                 for k in ("model_type", "residual", "d", "tau", "alpha", "kappa", "rho", "seed", "steps"))
 
 
 def run_experiment(name: str, *, cache_dir, out, steps: int | None = None, model_types=None, seeds=None,
@@ -133,7 +170,8 @@ def run_experiment(name: str, *, cache_dir, out, steps: int | None = None, model
 
     ``steps``: the budget of every run (default the paper's 20,000 epochs). ``model_types``,
     ``seeds``, ``values`` (the axis), ``d``: a subset or another size. The table ``out`` is
-    rewritten after every finished run. Progress lines (steps, training loss, ETA) go to ``log``.
+    rewritten after every finished run; the rows it already holds for other runs or other budgets
+    are kept. Progress lines (steps, training loss, ETA) go to ``log``.
     ``KeyboardInterrupt`` is re-raised after saying what is kept.
     """
     from simulate.transformer import train
@@ -149,10 +187,16 @@ def run_experiment(name: str, *, cache_dir, out, steps: int | None = None, model
             results.append(json.loads(path.read_text())["row"])
         else:
             pending.append((run, path))
+    mine = {_key(r) for r in results} | {_key({**_row_key(run), "steps": _budget(run, steps)})
+                                          for run, _ in pending}
+    others = [r for r in read_table(out) if _key(r) not in mine] if os.path.isfile(out) else []
     if results:
-        write_table(results, out)
-    total = sum(estimate_seconds(run, steps) for run, _ in pending)
-    print(f"{name}: {len(todo)} runs, {len(results)} finished in {cache}, {len(pending)} to train "
+        write_table(others + results, out)
+    started = {id(run): checkpoint_steps(cache / f"{_run_name(run)}.npz") for run, _ in pending}
+    total = sum(estimate_seconds(run, steps, started[id(run)]) for run, _ in pending)
+    resumed = sum(v > 0 for v in started.values())
+    print(f"{name}: {len(todo)} runs, {len(results)} finished in {cache}, {len(pending)} to train"
+          + (f", {resumed} of them from a checkpoint" if resumed else "") + " "
           f"(estimated {_fmt_seconds(total)} on 2 busy cores at "
           f"{'the paper' + chr(39) + 's budget' if steps is None else f'{steps:,} steps per run'})", file=log, flush=True)
     current = None
@@ -183,7 +227,7 @@ def run_experiment(name: str, *, cache_dir, out, steps: int | None = None, model
             with atomic_path(path) as tmp, open(tmp, "w") as fh:
                 json.dump({"run": run, "row": row}, fh)
             results.append(row)
-            write_table(results, out)
+            write_table(others + results, out)
             print(f"{label}: done, e_icl = {row['icl']:.4g} +- {row['icl_sem']:.2g}, e_idg = "
                   f"{row['idg']:.4g}; wrote {out}", file=log, flush=True)
     except KeyboardInterrupt:
@@ -213,27 +257,30 @@ def read_authors(name: str, path=None) -> dict:
 
 
 def summarize(rows: list[dict], axis: str, steps=None) -> dict:
-    """``{model_type: {"x", "icl", "icl_sem", "idg", "idg_sem", "n"}}``: mean over seeds and the
-    standard error of that mean (:func:`simulate.stats.mean_sem`; the Monte Carlo error of a seed
-    is much smaller than the spread between seeds) per axis value, at the largest budget present
-    (or ``steps``)."""
+    """``{(model_type, budget): {"x", "icl", "icl_sem", "idg", "idg_sem", "n", "steps"}}``: mean over
+    seeds and the standard error of that mean (:func:`simulate.stats.mean_sem`; the Monte Carlo
+    error of a seed is much smaller than the spread between seeds) per axis value, one entry per
+    model type and training budget present (the largest budget first), or only the budget ``steps``.
+    Runs of different budgets are never averaged together."""
     import numpy as np
 
     from simulate.stats import mean_sem
 
     out = {}
     for mt in sorted({r["model_type"] for r in rows}):
-        mine = [r for r in rows if r["model_type"] == mt]
-        budget = max(r["steps"] for r in mine) if steps is None else steps
-        mine = [r for r in mine if r["steps"] == budget]
-        xs = sorted({r[axis] for r in mine})
-        cols = {"x": np.array(xs), "steps": budget}
-        for q in ("icl", "idg"):
-            vals = [[r[q] for r in mine if r[axis] == x] for x in xs]
-            ms = [mean_sem(v) if len(v) > 1 else (v[0], float("nan")) for v in vals]
-            cols[q], cols[q + "_sem"] = np.array([m for m, _ in ms]), np.array([e for _, e in ms])
-        cols["n"] = np.array([len([r for r in mine if r[axis] == x]) for x in xs])
-        out[mt] = cols
+        budgets = sorted({r["steps"] for r in rows if r["model_type"] == mt}, reverse=True)
+        for budget in budgets if steps is None else [steps]:
+            mine = [r for r in rows if r["model_type"] == mt and r["steps"] == budget]
+            if not mine:
+                continue
+            xs = sorted({r[axis] for r in mine})
+            cols = {"x": np.array(xs), "steps": budget}
+            for q in ("icl", "idg"):
+                vals = [[r[q] for r in mine if r[axis] == x] for x in xs]
+                ms = [mean_sem(v) if len(v) > 1 else (v[0], float("nan")) for v in vals]
+                cols[q], cols[q + "_sem"] = np.array([m for m, _ in ms]), np.array([e for _, e in ms])
+            cols["n"] = np.array([len([r for r in mine if r[axis] == x]) for x in xs])
+            out[mt, budget] = cols
     return out
 
 
@@ -284,10 +331,13 @@ def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None,
     ax = fig.add_subplot()
     colors = {1: "#1f77b4", 2: "#d62728", 3: "#2ca02c", 4: "#9467bd"}
     qs = ("icl",) if name == "fig5" else ("icl", "idg")
-    for mt, s in summ.items():
+    largest = {mt: max(b for m, b in summ if m == mt) for mt, _ in summ}
+    for (mt, budget), s in summ.items():
+        short = budget < largest[mt]  # a shorter budget: open markers, fainter
         for q in qs:
             ax.errorbar(s["x"], s[q], yerr=np.nan_to_num(s[q + "_sem"]), fmt="o-" if q == "icl" else "s--",
-                        color=colors[mt], ms=4, capsize=2,
+                        color=colors[mt], ms=4, capsize=2, alpha=0.45 if short else 1.0,
+                        mfc="none" if short else colors[mt],
                         label=f"type {mt} ({PNAS_MODEL_TYPES[mt][0]}) {q.upper()}, {s['steps']:,} steps")
     for q in qs:
         ax.plot(refs["theory_x"], refs["theory_" + q], "-" if q == "icl" else "--", color="k", lw=1,
@@ -301,7 +351,7 @@ def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None,
         for key, by_x in sorted(authors.items()):
             if name == "fig5":
                 mt, res, dd = key
-                if dd != d or mt not in summ:
+                if dd != d or mt not in largest:
                     continue
                 xs = sorted(by_x)
                 ax.plot(xs, [np.mean(by_x[x]) for x in xs], ":", color=colors[mt], alpha=0.7,
@@ -333,7 +383,7 @@ def markdown_table(name: str, rows: list[dict], refs: dict | None = None, author
     e = EXPERIMENTS[name]
     axis = e["axis"]
     lines = []
-    for mt, s in summarize(rows, axis).items():
+    for (mt, _), s in summarize(rows, axis).items():
         head = f"| {axis} | type {mt} ICL | " + ("IDG | " if name == "fig6" else "") + "seeds | steps |"
         cols = ["exact Gamma* ICL"] + (["exact Gamma* IDG"] if name == "fig6" else []) if refs else []
         auth = ["authors ICL (runs)"] + (["authors IDG"] if name == "fig6" else []) if authors else []

@@ -309,3 +309,27 @@ def test_pnas_experiment_table_figure_and_cli(tmp_path, capsys):
     table_md = capsys.readouterr().out
     assert "| kappa | type 3 ICL | IDG | seeds | steps | exact Gamma* ICL | exact Gamma* IDG |" in table_md
     assert table_md.count("| 22 |") == 2  # one row per kappa, 2 seeds each, the budget
+
+
+def test_pnas_experiment_keeps_other_budgets_and_counts_checkpoint_progress(tmp_path):
+    from icl_asymptotics import pnas_experiments as px
+
+    assert px.PNAS_EPOCHS == T.PNAS_EPOCHS  # the JAX-free copy used by the estimate
+    out, cache, null = tmp_path / "fig6.csv", tmp_path / "cache", open(os.devnull, "w")
+    kw = dict(cache_dir=cache, out=out, values=(1.0,), seeds=(0,), d=4, n_test=64, log=null)
+    short = px.run_experiment("fig6", steps=1100, **kw)  # 100 epochs at d = 4: a whole block, so 2,200 resumes it
+    run = px.runs("fig6", values=(1.0,), seeds=(0,), d=4)[0]
+    ckpt = cache / f"{px._run_name(run)}.npz"
+    assert px.checkpoint_steps(ckpt) == 1100 and px.checkpoint_steps(tmp_path / "none.npz") == 0
+    # the estimate of the longer run counts only the steps still to train
+    assert px.estimate_seconds(run, 2200, 1100) == pytest.approx(px.estimate_seconds(run, 2200) / 2)
+    longer = px.run_experiment("fig6", steps=2200, **kw)  # resumes from step 1,100
+    table = px.read_table(out)
+    assert sorted(r["steps"] for r in table) == [1100, 2200]  # the shorter budget's row is kept
+    assert [r["icl"] for r in table if r["steps"] == 1100] == [short[0]["icl"]]
+    assert [r["icl"] for r in table if r["steps"] == 2200] == [longer[0]["icl"]]
+    summ = px.summarize(table, "kappa")
+    assert list(summ) == [(3, 2200), (3, 1100)]  # one entry per budget, never averaged together, largest first
+    assert summ[3, 1100]["icl"][0] == short[0]["icl"] and summ[3, 2200]["icl"][0] == longer[0]["icl"]
+    px.run_experiment("fig6", steps=2200, **kw)  # all finished: the table is unchanged
+    assert px.read_table(out) == table
