@@ -630,6 +630,12 @@ def cmd_pnas(args) -> int:
         if args.output:
             figures.save(px.figure(args.experiment, rows, refs, authors, d=d), args.output, dpi=args.dpi)
             print(f"wrote {args.output}", file=sys.stderr)
+    if args.loss_figure:
+        hist = px.loss_histories(args.experiment, args.cache, model_types=mts, seeds=seeds, d=args.d)
+        if not hist:
+            raise CLIError(f"--loss-figure: no checkpoints of {args.experiment} runs in {args.cache}")
+        figures.save(px.loss_figure(args.experiment, hist), args.loss_figure, dpi=args.dpi)
+        print(f"wrote {args.loss_figure} (training loss of {len(hist)} runs)", file=sys.stderr)
     return 0
 
 
@@ -1355,6 +1361,9 @@ printed before training starts. Details and the recorded runs: docs/transformer.
     p.add_argument("--ref-seeds", type=_positive_int("ref-seeds"), default=8,
                    help="seeds of the exact same-d Gamma* references in the figure [default 8]")
     p.add_argument("--draw-only", action="store_true", help="train nothing: draw the figure from --csv")
+    p.add_argument("--loss-figure", type=_figure_path, metavar="FIG",
+                   help="also draw every run's training loss against steps, from the histories of "
+                        "the checkpoints in --cache (where training has levelled off)")
     p.add_argument("--markdown", action="store_true",
                    help="print the results as Markdown tables (mean +- sem over seeds, the exact "
                         "same-d references, the authors' stored means)")

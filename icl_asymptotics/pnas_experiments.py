@@ -373,6 +373,53 @@ def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None,
     return fig
 
 
+def loss_histories(name: str, cache_dir, *, model_types=None, seeds=None, values=None, d=None) -> list[dict]:
+    """The whole-set training loss after every block of each run of experiment ``name`` that has a
+    checkpoint in ``cache_dir`` (the history a checkpoint carries, resumed sittings included):
+    ``[{"run": run, "step": array, "loss": array}]``."""
+    import numpy as np
+
+    out = []
+    for run in runs(name, model_types=model_types, seeds=seeds, values=values, d=d):
+        path = Path(cache_dir) / f"{_run_name(run)}.npz"
+        if path.exists():
+            with np.load(path, allow_pickle=False) as z:
+                out.append({"run": run, "step": z["hist_step"].copy(), "loss": z["hist_loss"].copy()})
+    return out
+
+
+def loss_figure(name: str, histories: list[dict]):
+    """Each run's whole-set training loss against AdamW steps (one panel per model type, one colour
+    per axis value, a line style per seed): where training has and has not levelled off."""
+    from matplotlib import colormaps
+    from matplotlib.figure import Figure
+
+    from simulate.transformer import PNAS_MODEL_TYPES
+
+    if not histories:
+        raise ValueError("no checkpoints to draw: train some runs first")
+    axis = EXPERIMENTS[name]["axis"]
+    mts = sorted({h["run"]["model_type"] for h in histories})
+    xs = sorted({h["run"][axis] for h in histories})
+    cmap, first_seed = colormaps["viridis"], min(h["run"]["replicate"] for h in histories)
+    fig = Figure(figsize=(6.5 * len(mts), 4.5), layout="constrained")
+    for j, mt in enumerate(mts):
+        ax = fig.add_subplot(1, len(mts), j + 1)
+        for h in (h for h in histories if h["run"]["model_type"] == mt):
+            x, seed = h["run"][axis], h["run"]["replicate"]
+            ax.plot(h["step"], h["loss"], ("-", "--", ":", "-.")[seed % 4],
+                    color=cmap(xs.index(x) / max(len(xs) - 1, 1)), lw=1,
+                    label=f"{axis} = {x:g}" if seed == first_seed else None)
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("AdamW steps")
+        ax.set_ylabel("training loss (whole training set)")
+        ax.set_title(f"PNAS {name}: type {mt} ({PNAS_MODEL_TYPES[mt][0]}); seeds: line styles", fontsize=9)
+        ax.legend(fontsize=7, ncol=2)
+        ax.grid(True, which="major", alpha=0.3)
+    return fig
+
+
 def markdown_table(name: str, rows: list[dict], refs: dict | None = None, authors: dict | None = None,
                    d: int = 20) -> str:
     """The experiment's results as a Markdown table (mean +- sem over seeds per axis value, the

@@ -304,8 +304,10 @@ def test_pnas_experiment_table_figure_and_cli(tmp_path, capsys):
                               d=4, log=open(os.devnull, "w"))  # everything cached: nothing retrained
     assert again == rows
     assert main(["pnas", "fig6", "--cache", str(cache), "--csv", str(out), "--draw-only", "--ref-seeds", "2", "--markdown",
-                 "-o", str(tmp_path / "f.png")]) == 0
-    assert (tmp_path / "f.png").stat().st_size > 0
+                 "-o", str(tmp_path / "f.png"), "--loss-figure", str(tmp_path / "loss.png"), "--d", "4"]) == 0
+    assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "loss.png").stat().st_size > 0
+    hist = px.loss_histories("fig6", cache, values=(0.5, 1.0), d=4)  # one history per run, to its last step
+    assert len(hist) == 4 and all(h["step"][-1] == 22 and np.isfinite(h["loss"]).all() for h in hist)
     table_md = capsys.readouterr().out
     assert "| kappa | type 3 ICL | IDG | seeds | steps | exact Gamma* ICL | exact Gamma* IDG |" in table_md
     assert table_md.count("| 22 |") == 2  # one row per kappa, 2 seeds each, the budget
