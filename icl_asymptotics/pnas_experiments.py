@@ -342,7 +342,7 @@ def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None,
     for q in qs:
         ax.plot(refs["theory_x"], refs["theory_" + q], "-" if q == "icl" else "--", color="k", lw=1,
                 label=f"linear attention, d -> inf theory ({q.upper()})")
-        ax.errorbar(refs["x"], refs[q], yerr=refs[q + "_sem"], fmt="x", color="0.35",
+        ax.errorbar(refs["x"], refs[q], yerr=refs[q + "_sem"], fmt="x" if q == "icl" else "+", color="0.35",
                     label=f"exact ridgeless Gamma* at d = {d} ({q.upper()})")
     if "population_icl" in refs:
         ax.axhline(refs["population_icl"], color="0.35", ls=":", lw=1,
@@ -365,6 +365,8 @@ def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None,
                             label=f"authors' stored type 3 {q.upper()} (no residual)")
     ax.set_xscale("log")
     ax.set_yscale("log")
+    lo, hi = min(min(s["x"]) for s in summ.values()), max(max(s["x"]) for s in summ.values())
+    ax.set_xlim(lo / 1.15, hi * 1.15)  # the trained runs' range (the authors' stored sweep is wider)
     ax.set_xlabel(axis)
     ax.set_ylabel("test error")
     ax.set_title(f"PNAS {name}: trained models at d = {d}, alpha = {e['alpha']:g}, rho = {e['rho']:g}"
@@ -465,20 +467,72 @@ def markdown_table(name: str, rows: list[dict], refs: dict | None = None, author
     return "\n".join(lines)
 
 
+#: What each figure of the recorded set shows (the manifest's ``what``).
+FIGURES = {
+    "fig5": "the paper's Fig. 5: trained linear attention (type 1) and one softmax layer (type 2) against tau, "
+            "next to the exact same-d Gamma*, the theory and the authors' stored runs",
+    "fig5_loss": "training loss against steps of every Fig. 5 run (from its checkpoint history)",
+    "fig6": "the paper's Fig. 6: e_ICL and e_IDG of 2 x (softmax + MLP) without the attention residual against "
+            "kappa at tau = 10, each training budget apart, next to the exact same-d Gamma*, the theory and the "
+            "authors' stored runs",
+    "fig6_loss": "training loss against steps of every Fig. 6 run (from its checkpoint history; runs still "
+                 "training end where their checkpoint is)",
+}
+
+
+def write_figures(outdir, *, results_dir, cache_dir, names=tuple(FIGURES), ref_seeds: int = 8) -> dict:
+    """Draw the recorded set (``transformer_pnas_{name}.png`` for ``names`` of :data:`FIGURES`) from
+    the tables ``results_dir/transformer_pnas_fig{5,6}.csv`` and the checkpoints in ``cache_dir``,
+    and write ``manifest_pnas.json`` (parameters, budgets and the command of each figure) beside
+    them. Trains nothing."""
+    from icl_asymptotics.figures import write_figure_set
+
+    def build(name):
+        exp = name.split("_")[0]
+        e, table = EXPERIMENTS[exp], Path(results_dir) / f"transformer_pnas_{exp}.csv"
+        rows = read_table(table)
+        d, xs = rows[0]["d"], sorted({r[e["axis"]] for r in rows})
+        rec = {"figure": f"transformer_pnas_{name}", "d": d, "alpha": e["alpha"], "rho": e["rho"],
+               "model_types": sorted({r["model_type"] for r in rows}), "residual": e["residual"],
+               e["axis"]: xs, **{k: ("inf" if math.isinf(e[k]) else e[k]) for k in ("tau", "kappa") if k in e},
+               "seeds": max(sum(1 for r in rows if r[e["axis"]] == x and r["steps"] == b)
+                            for x in xs for b in {r["steps"] for r in rows}),
+               "steps": sorted({r["steps"] for r in rows}), "results": os.fspath(table)}
+        if name.endswith("_loss"):
+            hist = loss_histories(exp, cache_dir, d=d)
+            rec["checkpoints"] = os.fspath(cache_dir)
+            rec["steps"] = sorted({int(h["step"][-1]) for h in hist})
+            return loss_figure(exp, hist), rec
+        return figure(exp, rows, references(exp, xs, d=d, n_seeds=ref_seeds), read_authors(exp), d=d), rec
+
+    command = (f"python -m icl_asymptotics.pnas_experiments figures --results {os.fspath(results_dir)} "
+               f"--cache {os.fspath(cache_dir)} --out {os.fspath(outdir)}")
+    return write_figure_set(outdir, prefix="transformer_pnas", names=names, build=build, what=FIGURES,
+                            title="The paper's Transformer experiments (docs/transformer.md)", command=command,
+                            manifest="manifest_pnas.json")
+
+
 def main(argv=None) -> int:
     import argparse
 
     p = argparse.ArgumentParser(prog="python -m icl_asymptotics.pnas_experiments",
-                                description="Train the paper's Fig. 5 / Fig. 6 Transformer runs (resumable).")
-    p.add_argument("name", choices=sorted(EXPERIMENTS))
+                                description="Train the paper's Fig. 5 / Fig. 6 Transformer runs (resumable), "
+                                            "or ('figures') draw the recorded set and its manifest.")
+    p.add_argument("name", choices=sorted(EXPERIMENTS) + ["figures"])
     p.add_argument("--cache", required=True, help="checkpoints and finished runs (resume from here)")
-    p.add_argument("--out", required=True, help="the CSV table, rewritten after every run")
+    p.add_argument("--out", required=True, help="the CSV table, rewritten after every run (figures: the folder)")
+    p.add_argument("--results", default="docs/results",
+                   help="figures: the folder of the tables transformer_pnas_fig{5,6}.csv [docs/results]")
     p.add_argument("--steps", type=int, default=None, help="steps per run (default: the paper's 20,000 epochs)")
     p.add_argument("--model-types", default=None, help="comma-separated subset, e.g. 1,2")
     p.add_argument("--seeds", default=None, help="comma-separated replicate indices")
     a = p.parse_args(argv)
     mts = None if a.model_types is None else tuple(int(v) for v in a.model_types.split(","))
     seeds = None if a.seeds is None else tuple(int(v) for v in a.seeds.split(","))
+    if a.name == "figures":
+        done = write_figures(a.out, results_dir=a.results, cache_dir=a.cache)
+        print(f"wrote {', '.join(r['file'] for r in done['figures'])} and manifest_pnas.json in {a.out}")
+        return 0
     try:
         run_experiment(a.name, cache_dir=a.cache, out=a.out, steps=a.steps, model_types=mts, seeds=seeds)
     except KeyboardInterrupt:

@@ -308,6 +308,16 @@ def test_pnas_experiment_table_figure_and_cli(tmp_path, capsys):
     assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "loss.png").stat().st_size > 0
     hist = px.loss_histories("fig6", cache, values=(0.5, 1.0), d=4)  # one history per run, to its last step
     assert len(hist) == 4 and all(h["step"][-1] == 22 and np.isfinite(h["loss"]).all() for h in hist)
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "transformer_pnas_fig6.csv").write_bytes(out.read_bytes())
+    made = px.write_figures(tmp_path / "figs", results_dir=results, cache_dir=cache, names=("fig6", "fig6_loss"),
+                            ref_seeds=2)
+    manifest = json.loads((tmp_path / "figs" / "manifest_pnas.json").read_text())
+    assert manifest == json.loads(json.dumps(made))
+    assert [r["file"] for r in manifest["figures"]] == ["transformer_pnas_fig6.png", "transformer_pnas_fig6_loss.png"]
+    assert all((tmp_path / "figs" / r["file"]).stat().st_size > 0 for r in manifest["figures"])
+    assert [(r["kappa"], r["seeds"], r["steps"]) for r in manifest["figures"]] == [([0.5, 1.0], 2, [22])] * 2
     table_md = capsys.readouterr().out
     assert "| kappa | type 3 ICL | IDG | seeds | steps | exact Gamma* ICL | exact Gamma* IDG |" in table_md
     assert table_md.count("| 22 |") == 2  # one row per kappa, 2 seeds each, the budget
