@@ -433,7 +433,7 @@ def markdown_table(name: str, rows: list[dict], refs: dict | None = None, author
     axis = e["axis"]
     lines = []
     for (mt, _), s in summarize(rows, axis).items():
-        head = f"| {axis} | type {mt} ICL | " + ("IDG | " if name == "fig6" else "") + "seeds | steps |"
+        head = f"| {axis} | type {mt} ICL | " + ("IDG | (ICL - IDG)/ICL | " if name == "fig6" else "") + "seeds | steps |"
         cols = ["exact Gamma* ICL"] + (["exact Gamma* IDG"] if name == "fig6" else []) if refs else []
         auth = ["authors ICL (runs)"] + (["authors IDG"] if name == "fig6" else []) if authors else []
         head += "".join(f" {c} |" for c in cols + auth)
@@ -441,8 +441,8 @@ def markdown_table(name: str, rows: list[dict], refs: dict | None = None, author
         for j, x in enumerate(s["x"]):
             fmt = lambda m, se: f"{m:.3g} +- {se:.2g}" if np.isfinite(se) else f"{m:.3g}"  # noqa: E731
             cells = [f"{x:g}", fmt(s["icl"][j], s["icl_sem"][j])]
-            if name == "fig6":
-                cells.append(fmt(s["idg"][j], s["idg_sem"][j]))
+            if name == "fig6":  # the relative gap: where e_ICL meets e_IDG (memorisation -> ICL)
+                cells += [fmt(s["idg"][j], s["idg_sem"][j]), f"{(s['icl'][j] - s['idg'][j]) / s['icl'][j]:.2f}"]
             cells += [str(s["n"][j]), f"{s['steps']:,}"]
             if refs:
                 k = int(np.argmin(np.abs(refs["x"] - x)))

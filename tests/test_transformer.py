@@ -319,7 +319,7 @@ def test_pnas_experiment_table_figure_and_cli(tmp_path, capsys):
     assert all((tmp_path / "figs" / r["file"]).stat().st_size > 0 for r in manifest["figures"])
     assert [(r["kappa"], r["seeds"], r["steps"]) for r in manifest["figures"]] == [([0.5, 1.0], 2, [22])] * 2
     table_md = capsys.readouterr().out
-    assert "| kappa | type 3 ICL | IDG | seeds | steps | exact Gamma* ICL | exact Gamma* IDG |" in table_md
+    assert "| kappa | type 3 ICL | IDG | (ICL - IDG)/ICL | seeds | steps | exact Gamma* ICL | exact Gamma* IDG |" in table_md
     assert table_md.count("| 22 |") == 2  # one row per kappa, 2 seeds each, the budget
 
 
