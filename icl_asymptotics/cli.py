@@ -610,13 +610,14 @@ def cmd_pnas(args) -> int:
     e = px.EXPERIMENTS[args.experiment]
     mts = None if args.model_types is None else _int_list("model-types", args.model_types, 1, 4)
     seeds = None if args.seeds is None else _int_list("seeds", args.seeds, 0, None)
+    values = None if args.values is None else _positive_float_list(e["axis"], "values", args.values)
     if args.draw_only:
         if not os.path.isfile(args.csv):
             raise CLIError(f"--draw-only draws the table {args.csv}, which does not exist")
         rows = px.read_table(args.csv)
     else:
         rows = px.run_experiment(args.experiment, cache_dir=args.cache, out=args.csv, steps=args.steps,
-                                 model_types=mts, seeds=seeds, d=args.d)
+                                 model_types=mts, seeds=seeds, values=values, d=args.d)
     if args.output or args.markdown:
         if not rows:
             raise CLIError("no finished runs to draw")
@@ -631,12 +632,23 @@ def cmd_pnas(args) -> int:
             figures.save(px.figure(args.experiment, rows, refs, authors, d=d), args.output, dpi=args.dpi)
             print(f"wrote {args.output}", file=sys.stderr)
     if args.loss_figure:
-        hist = px.loss_histories(args.experiment, args.cache, model_types=mts, seeds=seeds, d=args.d)
+        hist = px.loss_histories(args.experiment, args.cache, model_types=mts, seeds=seeds, values=values, d=args.d)
         if not hist:
             raise CLIError(f"--loss-figure: no checkpoints of {args.experiment} runs in {args.cache}")
         figures.save(px.loss_figure(args.experiment, hist), args.loss_figure, dpi=args.dpi)
         print(f"wrote {args.loss_figure} (training loss of {len(hist)} runs)", file=sys.stderr)
     return 0
+
+
+def _positive_float_list(what, name, text):
+    try:
+        vals = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise CLIError(f"--{name} is a comma-separated list of numbers ({what}); got {text!r}") from None
+    bad = [v for v in vals if not (0 < v < float("inf"))]
+    if bad:
+        raise CLIError(f"--{name} ({what}) must be finite and > 0; got {bad}")
+    return vals
 
 
 def _int_list(name, text, lo, hi):
@@ -1355,8 +1367,12 @@ printed before training starts. Details and the recorded runs: docs/transformer.
     p.add_argument("--dpi", type=_positive_int("dpi"), default=150, help="PNG resolution [150]")
     p.add_argument("--steps", type=_positive_int("steps"),
                    help="AdamW steps per run [default: the paper's 20,000 epochs of 1 + P // batch steps]")
-    p.add_argument("--model-types", metavar="LIST", help="subset of the experiment's model types, e.g. 2")
+    p.add_argument("--model-types", metavar="LIST",
+                   help="model types to train, any of 1-4 [default: fig5 1,2; fig6 3], e.g. 3")
     p.add_argument("--seeds", metavar="LIST", help="replicate indices [default 0,1]")
+    p.add_argument("--values", metavar="LIST",
+                   help="the axis values to train (fig5: tau, fig6: kappa) [default: fig5 "
+                        "0.5,0.8,1,1.2,1.4,1.6,2,3,5; fig6 0.1,0.2,0.3,0.4,0.6,1,2]")
     p.add_argument("--d", type=_positive_int("d", 2), help="dimension [default 20]")
     p.add_argument("--ref-seeds", type=_positive_int("ref-seeds"), default=8,
                    help="seeds of the exact same-d Gamma* references in the figure [default 8]")

@@ -165,16 +165,18 @@ def _key(row: dict) -> tuple:
 
 
 def run_experiment(name: str, *, cache_dir, out, steps: int | None = None, model_types=None, seeds=None,
-                   values=None, d=None, n_test: int | None = None, log=sys.stderr) -> list[dict]:
+                   values=None, d=None, n_test: int | None = None, log=None) -> list[dict]:
     """Train every run of experiment ``name`` not yet finished in ``cache_dir``; returns all rows.
 
     ``steps``: the budget of every run (default the paper's 20,000 epochs). ``model_types``,
     ``seeds``, ``values`` (the axis), ``d``: a subset or another size. The table ``out`` is
     rewritten after every finished run; the rows it already holds for other runs or other budgets
-    are kept. Progress lines (steps, training loss, ETA) go to ``log``.
-    ``KeyboardInterrupt`` is re-raised after saying what is kept.
+    are kept. Progress lines (steps, training loss, ETA) go to ``log`` (default: the current
+    ``sys.stderr``). ``KeyboardInterrupt`` is re-raised after saying what is kept.
     """
     from simulate.transformer import train
+
+    log = sys.stderr if log is None else log
 
     todo = runs(name, model_types=model_types, seeds=seeds, values=values, d=d)
     cache = Path(cache_dir)
@@ -499,7 +501,10 @@ def write_figures(outdir, *, results_dir, cache_dir, names=tuple(FIGURES), ref_s
                             for x in xs for b in {r["steps"] for r in rows}),
                "steps": sorted({r["steps"] for r in rows}), "results": os.fspath(table)}
         if name.endswith("_loss"):
-            hist = loss_histories(exp, cache_dir, d=d)
+            # the runs of the table: its model types, seeds and axis values (those of other
+            # experiments' checkpoints sharing the cache are left out)
+            hist = loss_histories(exp, cache_dir, d=d, model_types=rec["model_types"], values=xs,
+                                  seeds=sorted({r["seed"] for r in rows}))
             rec["checkpoints"] = os.fspath(cache_dir)
             rec["steps"] = sorted({int(h["step"][-1]) for h in hist})
             return loss_figure(exp, hist), rec
@@ -526,6 +531,7 @@ def main(argv=None) -> int:
     p.add_argument("--steps", type=int, default=None, help="steps per run (default: the paper's 20,000 epochs)")
     p.add_argument("--model-types", default=None, help="comma-separated subset, e.g. 1,2")
     p.add_argument("--seeds", default=None, help="comma-separated replicate indices")
+    p.add_argument("--values", default=None, help="comma-separated axis values (fig5: tau, fig6: kappa)")
     a = p.parse_args(argv)
     mts = None if a.model_types is None else tuple(int(v) for v in a.model_types.split(","))
     seeds = None if a.seeds is None else tuple(int(v) for v in a.seeds.split(","))
@@ -534,7 +540,9 @@ def main(argv=None) -> int:
         print(f"wrote {', '.join(r['file'] for r in done['figures'])} and manifest_pnas.json in {a.out}")
         return 0
     try:
-        run_experiment(a.name, cache_dir=a.cache, out=a.out, steps=a.steps, model_types=mts, seeds=seeds)
+        values = None if a.values is None else tuple(float(v) for v in a.values.split(","))
+        run_experiment(a.name, cache_dir=a.cache, out=a.out, steps=a.steps, model_types=mts, seeds=seeds,
+                       values=values)
     except KeyboardInterrupt:
         return 130
     return 0

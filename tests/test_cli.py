@@ -405,6 +405,9 @@ def test_phase_extrapolate_overlays_the_validation_quantity(capsys, tmp_path, mo
     (["pnas", "fig5", "--cache", "README.md", "--csv", "{tmp}/x.csv"], "the cache must be a directory"),
     (["pnas", "fig5", "--cache", "{tmp}/c", "--csv", "{tmp}/x.csv", "--model-types", "0"], "--model-types values must be in 1..4"),
     (["pnas", "fig7", "--cache", "{tmp}/c", "--csv", "{tmp}/x.csv"], "invalid choice"),
+    (["pnas", "fig6", "--cache", "{tmp}/c", "--csv", "{tmp}/x.csv", "--values", "0.5,0"], "--values (kappa) must be finite and > 0; got [0.0]"),
+    (["pnas", "fig5", "--cache", "{tmp}/c", "--csv", "{tmp}/x.csv", "--values", "1,inf"], "--values (tau) must be finite and > 0; got [inf]"),
+    (["pnas", "fig5", "--cache", "{tmp}/c", "--csv", "{tmp}/x.csv", "--values", "1;2"], "--values is a comma-separated list of numbers (tau)"),
 ])
 def test_trained_model_commands_refuse_bad_arguments_up_front(argv, match, capsys, tmp_path):
     pytest.importorskip("jax")

@@ -306,6 +306,13 @@ def test_pnas_experiment_table_figure_and_cli(tmp_path, capsys):
     assert main(["pnas", "fig6", "--cache", str(cache), "--csv", str(out), "--draw-only", "--ref-seeds", "2", "--markdown",
                  "-o", str(tmp_path / "f.png"), "--loss-figure", str(tmp_path / "loss.png"), "--d", "4"]) == 0
     assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "loss.png").stat().st_size > 0
+    # --values trains only the named axis values (here a third kappa, one seed), beside the table's rows
+    assert main(["pnas", "fig6", "--cache", str(cache), "--csv", str(out), "--steps", "22", "--values", "2",
+                 "--seeds", "0", "--d", "4"]) == 0
+    assert sorted((r["kappa"], r["seed"]) for r in px.read_table(out)) == [
+        (0.5, 0), (0.5, 1), (1.0, 0), (1.0, 1), (2.0, 0)]
+    out.write_bytes(b"".join(line for line in open(out, "rb") if b",2.0,0.01,0," not in line))  # back to 4 runs
+    assert len(px.read_table(out)) == 4
     hist = px.loss_histories("fig6", cache, values=(0.5, 1.0), d=4)  # one history per run, to its last step
     assert len(hist) == 4 and all(h["step"][-1] == 22 and np.isfinite(h["loss"]).all() for h in hist)
     results = tmp_path / "results"
