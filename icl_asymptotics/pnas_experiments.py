@@ -243,11 +243,17 @@ def run_experiment(name: str, *, cache_dir, out, steps: int | None = None, model
 def read_authors(name: str, path=None) -> dict:
     """The authors' stored runs (docs/results/authors_pnas_{name}.csv, extracted from their
     repositories with source path and commit per row) as ``{(model_type, residual, d): {x: [icl...]}}``
-    for fig5 (x = tau) or ``{(d,): {kappa: ([icl...], [idg...])}}`` for fig6."""
+    for fig5 (x = tau) or ``{(d,): {kappa: ([icl...], [idg...])}}`` for fig6.
+
+    Fig. 5 rows whose tau label the authors' own history contradicts (``label_check`` of
+    docs/results/authors_provenance.py: ``contradicted``, ``sitting contradicted``; the first
+    sitting of ``job_linear20``, whose files were renamed twice) are left out."""
     path = Path(path) if path is not None else Path(__file__).resolve().parents[1] / "docs" / "results" / f"authors_pnas_{name}.csv"
     out: dict = {}
     with open(path, newline="") as fh:
         for r in csv.DictReader(fh):
+            if r.get("label_check", "").endswith("contradicted"):
+                continue
             if name == "fig5":
                 key = (int(r["model_type"]), r["residual"], int(r["d"]))
                 out.setdefault(key, {}).setdefault(float(r["tau"]), []).append(float(r["icl"]))
