@@ -359,8 +359,8 @@ def figure(name: str, rows: list[dict], refs: dict, authors: dict | None = None,
         for key, by_x in sorted(authors.items()):
             if name == "fig5":
                 mt, res, dd = key
-                if dd != d or mt not in largest:
-                    continue
+                if dd != d or mt not in largest or (mt != 1 and (res == "true") != e["residual"]):
+                    continue  # another size, a model not trained here, or the other residual setting
                 xs = sorted(by_x)
                 ax.plot(xs, [np.mean(by_x[x]) for x in xs], ":", color=colors[mt], alpha=0.7,
                         label=f"authors' stored type {mt} (residual {res})")
