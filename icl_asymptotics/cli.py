@@ -1346,7 +1346,8 @@ killed sweep resumes where it stopped. Details and the recorded runs: docs/trans
 
     p = sub.add_parser("pnas", formatter_class=fmt, epilog="""
 needs the optional extra: pip install 'icl-asymptotics[transformer]' (JAX, Equinox, Optax; CPU).
-fig5: test error against tau (model types 1, 2; kappa = inf; with the attention residual);
+fig5: test error against tau (model types 1, 2, or any of 1-4 with --model-types; kappa = inf;
+with the attention residual);
 fig6: e_ICL and e_IDG against kappa (model type 3 without the residual; tau = 10); d = 20,
 alpha = 1, rho = 0.01, 2 seeds, the paper's 20,000 epochs (220,000 AdamW steps) per run.
 Every run checkpoints into --cache after each block of steps; finished runs are kept there and
