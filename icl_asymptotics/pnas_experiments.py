@@ -503,7 +503,8 @@ def write_figures(outdir, *, results_dir, cache_dir, names=tuple(FIGURES), ref_s
         rec = {"figure": f"transformer_pnas_{name}", "d": d, "alpha": e["alpha"], "rho": e["rho"],
                "model_types": sorted({r["model_type"] for r in rows}), "residual": e["residual"],
                e["axis"]: xs, **{k: ("inf" if math.isinf(e[k]) else e[k]) for k in ("tau", "kappa") if k in e},
-               "seeds": max(sum(1 for r in rows if r[e["axis"]] == x and r["steps"] == b)
+               # the most seeds at any point (distinct seeds: model types share them)
+               "seeds": max(len({r["seed"] for r in rows if r[e["axis"]] == x and r["steps"] == b})
                             for x in xs for b in {r["steps"] for r in rows}),
                "steps": sorted({r["steps"] for r in rows}), "results": os.fspath(table)}
         if name.endswith("_loss"):
